@@ -1,0 +1,24 @@
+// Elementwise activations and softmax, forward and backward (backward from the saved output y).
+// The scalar formulas are inline here so the GEMM epilogue applies exactly the same ones.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+namespace lamina {
+
+template <typename T>
+inline T sigmoid_scalar(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T> void relu_forward(T* y, const T* x, int64_t n);             // y, x are (n,)
+template <typename T> void relu_backward(T* dx, const T* dy, const T* y, int64_t n);  // dx = dy*(y>0)
+template <typename T> void sigmoid_forward(T* y, const T* x, int64_t n);
+template <typename T> void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n);  // dy*y*(1-y)
+template <typename T> void tanh_forward(T* y, const T* x, int64_t n);
+template <typename T> void tanh_backward(T* dx, const T* dy, const T* y, int64_t n);  // dy*(1-y*y)
+
+// Softmax over each row of a (rows, cols) row-major matrix, shifted by the row max for stability.
+template <typename T> void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols);
+// dx = y * (dy - sum_j dy_j y_j), row by row: O(cols) from the saved output.
+template <typename T> void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols);
+
+}  // namespace lamina

@@ -1,0 +1,529 @@
+// The only file that includes pybind11. Every function here validates its arguments (dtype, rank,
+// shape, contiguity, writability, overlap, label range) while holding the GIL, takes raw pointers,
+// then releases the GIL for the kernel call. Outputs the caller did not pass are allocated here;
+// outputs the caller passed (gradients, parameters, optimizer state) are written in place and
+// never silently replaced by a copy.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "activations.h"
+#include "dense.h"
+#include "gemm/gemm.h"
+#include "losses.h"
+#include "optim.h"
+#include "parallel.h"
+
+namespace py = pybind11;
+using namespace lamina;
+
+namespace {
+
+// ---- argument checks -------------------------------------------------------------------------
+
+std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+        s += std::to_string(a.shape(d));
+        if (a.ndim() == 1 || d + 1 < a.ndim()) s += a.ndim() == 1 ? "," : ", ";
+    }
+    return s + ")";
+}
+
+[[noreturn]] void fail_type(const std::string& msg) { throw py::type_error(msg); }
+[[noreturn]] void fail_value(const std::string& msg) { throw py::value_error(msg); }
+
+enum class Kind { f32, f64 };
+
+Kind float_kind(const py::array& a, const char* name) {
+    if (a.dtype().is(py::dtype::of<float>())) return Kind::f32;
+    if (a.dtype().is(py::dtype::of<double>())) return Kind::f64;
+    fail_type(std::string(name) + " must be float32 or float64, got dtype " +
+              std::string(py::str(a.dtype())));
+}
+
+void same_dtype(const py::array& a, const py::array& ref, const char* name, const char* ref_name) {
+    if (!a.dtype().is(ref.dtype()))
+        fail_type(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) + " but " +
+                  ref_name + " has dtype " + std::string(py::str(ref.dtype())) +
+                  "; cast one of them");
+}
+
+void ndim_is(const py::array& a, py::ssize_t nd, const char* name) {
+    if (a.ndim() != nd)
+        fail_value(std::string(name) + " must be " + std::to_string(nd) + "-D, got shape " +
+                   shape_str(a));
+}
+
+void dim_is(const py::array& a, py::ssize_t axis, py::ssize_t want, const char* name,
+            const char* what) {
+    if (a.shape(axis) != want)
+        fail_value(std::string(name) + " has shape " + shape_str(a) + " but its axis " +
+                   std::to_string(axis) + " must be " + std::to_string(want) + " (" + what + ")");
+}
+
+void same_shape(const py::array& a, const py::array& ref, const char* name, const char* ref_name) {
+    bool same = a.ndim() == ref.ndim();
+    for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == ref.shape(d);
+    if (!same)
+        fail_value(std::string(name) + " has shape " + shape_str(a) + " but " + ref_name +
+                   " has shape " + shape_str(ref));
+}
+
+void c_contiguous(const py::array& a, const char* name) {
+    if (!(a.flags() & py::array::c_style))
+        fail_value(std::string(name) + " must be C-contiguous (use np.ascontiguousarray)");
+}
+
+void writable(const py::array& a, const char* name) {
+    if (!a.writeable()) fail_value(std::string(name) + " is read-only but is written in place");
+}
+
+// An array the caller passed to be written in place: never converted (a converted copy would
+// take the update and the caller's array would silently keep its old values).
+py::array inplace_array(const py::object& obj, const char* name) {
+    if (!py::isinstance<py::array>(obj))
+        fail_type(std::string(name) + " must be a NumPy array (it is updated in place)");
+    return py::reinterpret_borrow<py::array>(obj);
+}
+
+// Byte range [lo, hi) spanned by an array's elements; empty arrays span nothing.
+std::pair<std::uintptr_t, std::uintptr_t> extent(const py::array& a) {
+    auto base = reinterpret_cast<std::uintptr_t>(a.data());
+    if (a.size() == 0) return {base, base};
+    std::intptr_t lo = 0, hi = 0;
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+        const std::intptr_t step = a.strides(d) * (a.shape(d) - 1);
+        (step < 0 ? lo : hi) += step;
+    }
+    return {base + lo, base + hi + a.itemsize()};
+}
+
+void no_overlap(const py::array& out, const py::array& in, const char* out_name,
+                const char* in_name) {
+    auto [a0, a1] = extent(out);
+    auto [b0, b1] = extent(in);
+    if (a0 < b1 && b0 < a1)
+        fail_value(std::string(out_name) + " shares memory with " + in_name +
+                   "; pass a separate output array");
+}
+
+// Strides of a 2-D operand in elements (the GEMM engine reads any layout, transposes included).
+std::pair<int64_t, int64_t> element_strides(const py::array& a, const char* name) {
+    const auto item = a.itemsize();
+    if (a.strides(0) % item || a.strides(1) % item ||
+        reinterpret_cast<std::uintptr_t>(a.data()) % item)
+        fail_value(std::string(name) + " is not aligned to its element size");
+    return {a.strides(0) / item, a.strides(1) / item};
+}
+
+Activation parse_activation(const py::object& act) {
+    if (act.is_none()) return Activation::none;
+    const std::string s = py::str(act);
+    if (s == "relu") return Activation::relu;
+    if (s == "sigmoid") return Activation::sigmoid;
+    if (s == "tanh") return Activation::tanh;
+    if (s == "none" || s == "linear") return Activation::none;
+    fail_value("activation must be None, 'relu', 'sigmoid' or 'tanh', got '" + s + "'");
+}
+
+template <typename T>
+const T* ptr(const py::array& a) { return static_cast<const T*>(a.data()); }
+template <typename T>
+T* mut(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+
+template <typename T>
+py::array_t<T> empty(std::vector<py::ssize_t> shape) { return py::array_t<T>(shape); }
+
+// Calls f.template operator()<float or double>() for the dtype of `a`.
+template <typename F>
+auto by_dtype(const py::array& a, const char* name, F&& f) {
+    return float_kind(a, name) == Kind::f32 ? f(float{}) : f(double{});
+}
+
+// ---- GEMM and dense --------------------------------------------------------------------------
+
+// c = act(alpha * a @ b + beta * c + bias), in place on c.
+void py_gemm(py::object c_obj, py::array a, py::array b, py::object bias, double alpha, double beta,
+             py::object activation) {
+    py::array c = inplace_array(c_obj, "c");
+    const Activation act = parse_activation(activation);
+    ndim_is(a, 2, "a");
+    ndim_is(b, 2, "b");
+    ndim_is(c, 2, "c");
+    same_dtype(b, a, "b", "a");
+    same_dtype(c, a, "c", "a");
+    const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+    dim_is(b, 0, K, "b", "rows of b = columns of a");
+    dim_is(c, 0, M, "c", "rows of a");
+    dim_is(c, 1, N, "c", "columns of b");
+    c_contiguous(c, "c");
+    writable(c, "c");
+    no_overlap(c, a, "c", "a");
+    no_overlap(c, b, "c", "b");
+    py::array bias_arr;
+    if (!bias.is_none()) {
+        bias_arr = py::array::ensure(bias);
+        if (!bias_arr) fail_type("bias must be an array");
+        same_dtype(bias_arr, a, "bias", "a");
+        ndim_is(bias_arr, 1, "bias");
+        dim_is(bias_arr, 0, N, "bias", "columns of the output");
+        c_contiguous(bias_arr, "bias");
+        no_overlap(c, bias_arr, "c", "bias");
+    }
+    auto [rsa, csa] = element_strides(a, "a");
+    auto [rsb, csb] = element_strides(b, "b");
+    by_dtype(a, "a", [&](auto tag) {
+        using T = decltype(tag);
+        const T* bp = bias.is_none() ? nullptr : ptr<T>(bias_arr);
+        T* cp = mut<T>(c);
+        const T* ap = ptr<T>(a);
+        const T* bb = ptr<T>(b);
+        py::gil_scoped_release release;
+        gemm<T>(cp, N, ap, rsa, csa, bb, rsb, csb, bp, M, N, K, T(alpha), T(beta), act);
+        return 0;
+    });
+}
+
+// Checks x (M, K), W (N, K) and b (N,) or None; returns (M, K, N).
+std::tuple<int64_t, int64_t, int64_t> check_dense(const py::array& x, const py::array& W,
+                                                  const py::array& b) {
+    float_kind(W, "W");
+    ndim_is(x, 2, "x");
+    ndim_is(W, 2, "W");
+    same_dtype(x, W, "x", "W");
+    dim_is(x, 1, W.shape(1), "x", "in_features of W");
+    c_contiguous(x, "x");
+    c_contiguous(W, "W");
+    if (b) {
+        same_dtype(b, W, "b", "W");
+        ndim_is(b, 1, "b");
+        dim_is(b, 0, W.shape(0), "b", "out_features of W");
+        c_contiguous(b, "b");
+    }
+    return {x.shape(0), x.shape(1), W.shape(0)};
+}
+
+py::array py_linear(py::array x, py::array W, py::object b, py::object activation) {
+    const Activation act = parse_activation(activation);
+    const py::array barr = b.is_none() ? py::array() : py::array::ensure(b);
+    if (!b.is_none() && !barr) fail_type("b must be an array");
+    auto [M, K, N] = check_dense(x, W, barr);
+    return by_dtype(W, "W", [&](auto tag) -> py::array {
+        using T = decltype(tag);
+        auto y = empty<T>({M, N});
+        T* yp = y.mutable_data();
+        const T* bp = b.is_none() ? nullptr : ptr<T>(barr);
+        const T *xp = ptr<T>(x), *Wp = ptr<T>(W);
+        py::gil_scoped_release release;
+        dense_forward<T>(yp, xp, Wp, bp, M, K, N, act);
+        return y;
+    });
+}
+
+// dW += dy.T @ x and db += dy.sum(0) in place; returns dx = dy @ W (or None).
+py::object py_linear_backward(py::array dy, py::array x, py::array W, py::object dW_obj,
+                              py::object db, bool need_dx) {
+    py::array dW = inplace_array(dW_obj, "dW");
+    auto [M, K, N] = check_dense(x, W, py::array());
+    ndim_is(dy, 2, "dy");
+    same_dtype(dy, W, "dy", "W");
+    dim_is(dy, 0, M, "dy", "batch size of x");
+    dim_is(dy, 1, N, "dy", "out_features of W");
+    c_contiguous(dy, "dy");
+    same_dtype(dW, W, "dW", "W");
+    same_shape(dW, W, "dW", "W");
+    c_contiguous(dW, "dW");
+    writable(dW, "dW");
+    for (auto [arr, name] : {std::pair{&dy, "dy"}, {&x, "x"}, {&W, "W"}})
+        no_overlap(dW, *arr, "dW", name);
+    py::array db_arr;
+    if (!db.is_none()) {
+        db_arr = inplace_array(db, "db");
+        same_dtype(db_arr, W, "db", "W");
+        ndim_is(db_arr, 1, "db");
+        dim_is(db_arr, 0, N, "db", "out_features of W");
+        c_contiguous(db_arr, "db");
+        writable(db_arr, "db");
+        no_overlap(db_arr, dy, "db", "dy");
+        no_overlap(db_arr, dW, "db", "dW");
+    }
+    return by_dtype(W, "W", [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        py::object result = py::none();
+        T* dxp = nullptr;
+        if (need_dx) {
+            auto dx = empty<T>({M, K});
+            dxp = dx.mutable_data();
+            result = dx;
+        }
+        T* dWp = mut<T>(dW);
+        T* dbp = db.is_none() ? nullptr : mut<T>(db_arr);
+        const T *dyp = ptr<T>(dy), *xp = ptr<T>(x), *Wp = ptr<T>(W);
+        py::gil_scoped_release release;
+        dense_backward<T>(dxp, dWp, dbp, dyp, xp, Wp, M, K, N);
+        return result;
+    });
+}
+
+// ---- activations -----------------------------------------------------------------------------
+
+enum class Act { relu, sigmoid, tanh, softmax };
+
+Act parse_act(const std::string& kind) {
+    if (kind == "relu") return Act::relu;
+    if (kind == "sigmoid") return Act::sigmoid;
+    if (kind == "tanh") return Act::tanh;
+    if (kind == "softmax") return Act::softmax;
+    fail_value("unknown activation '" + kind + "'");
+}
+
+// Softmax works on rows of a 2-D array; the others on any contiguous array.
+void check_activation_input(const py::array& x, Act act, const char* name) {
+    float_kind(x, name);
+    c_contiguous(x, name);
+    if (act == Act::softmax) ndim_is(x, 2, name);
+}
+
+py::array py_activation(py::array x, const std::string& kind) {
+    const Act act = parse_act(kind);
+    check_activation_input(x, act, "x");
+    return by_dtype(x, "x", [&](auto tag) -> py::array {
+        using T = decltype(tag);
+        py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        T* yp = y.mutable_data();
+        const T* xp = ptr<T>(x);
+        const int64_t n = x.size();
+        const int64_t cols = x.ndim() == 2 ? x.shape(1) : 0;
+        py::gil_scoped_release release;
+        switch (act) {
+            case Act::relu: relu_forward<T>(yp, xp, n); break;
+            case Act::sigmoid: sigmoid_forward<T>(yp, xp, n); break;
+            case Act::tanh: tanh_forward<T>(yp, xp, n); break;
+            case Act::softmax: softmax_forward<T>(yp, xp, cols ? n / cols : 0, cols); break;
+        }
+        return y;
+    });
+}
+
+py::array py_activation_backward(py::array dy, py::array y, const std::string& kind) {
+    const Act act = parse_act(kind);
+    check_activation_input(y, act, "y");
+    same_dtype(dy, y, "dy", "y");
+    same_shape(dy, y, "dy", "y");
+    c_contiguous(dy, "dy");
+    return by_dtype(y, "y", [&](auto tag) -> py::array {
+        using T = decltype(tag);
+        py::array_t<T> dx(std::vector<py::ssize_t>(y.shape(), y.shape() + y.ndim()));
+        T* dxp = dx.mutable_data();
+        const T *dyp = ptr<T>(dy), *yp = ptr<T>(y);
+        const int64_t n = y.size();
+        const int64_t cols = y.ndim() == 2 ? y.shape(1) : 0;
+        py::gil_scoped_release release;
+        switch (act) {
+            case Act::relu: relu_backward<T>(dxp, dyp, yp, n); break;
+            case Act::sigmoid: sigmoid_backward<T>(dxp, dyp, yp, n); break;
+            case Act::tanh: tanh_backward<T>(dxp, dyp, yp, n); break;
+            case Act::softmax: softmax_backward<T>(dxp, dyp, yp, cols ? n / cols : 0, cols); break;
+        }
+        return dx;
+    });
+}
+
+// ---- losses ----------------------------------------------------------------------------------
+
+// Integer labels (rows,) as int64 in [0, cols), or target probabilities with the logits' shape.
+py::tuple py_cross_entropy(py::array logits, py::array target) {
+    float_kind(logits, "logits");
+    ndim_is(logits, 2, "logits");
+    c_contiguous(logits, "logits");
+    c_contiguous(target, "target");
+    const int64_t rows = logits.shape(0), cols = logits.shape(1);
+    const bool labels = target.dtype().is(py::dtype::of<int64_t>());
+    if (labels) {
+        ndim_is(target, 1, "labels");
+        dim_is(target, 0, rows, "labels", "batch size of logits");
+        const int64_t* lp = ptr<int64_t>(target);
+        for (int64_t r = 0; r < rows; ++r)
+            if (lp[r] < 0 || lp[r] >= cols)
+                fail_value("labels[" + std::to_string(r) + "] = " + std::to_string(lp[r]) +
+                           " is out of range for " + std::to_string(cols) + " classes");
+    } else {
+        same_dtype(target, logits, "target", "logits");
+        same_shape(target, logits, "target", "logits");
+    }
+    if (rows > 0 && cols == 0) fail_value("logits must have at least one class");
+    return by_dtype(logits, "logits", [&](auto tag) -> py::tuple {
+        using T = decltype(tag);
+        auto dz = empty<T>({rows, cols});
+        T* dzp = dz.mutable_data();
+        const T* zp = ptr<T>(logits);
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = labels ? cross_entropy_labels<T>(dzp, zp, ptr<int64_t>(target), rows, cols)
+                          : cross_entropy_probs<T>(dzp, zp, ptr<T>(target), rows, cols);
+        }
+        return py::make_tuple(loss, dz);
+    });
+}
+
+template <typename Kernel>
+py::tuple elementwise_loss(py::array pred, py::array target, const char* pred_name, Kernel kernel) {
+    float_kind(pred, pred_name);
+    same_dtype(target, pred, "target", pred_name);
+    same_shape(target, pred, "target", pred_name);
+    c_contiguous(pred, pred_name);
+    c_contiguous(target, "target");
+    return by_dtype(pred, pred_name, [&](auto tag) -> py::tuple {
+        using T = decltype(tag);
+        py::array_t<T> grad(std::vector<py::ssize_t>(pred.shape(), pred.shape() + pred.ndim()));
+        T* gp = grad.mutable_data();
+        const T *pp = ptr<T>(pred), *tp = ptr<T>(target);
+        const int64_t n = pred.size();
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = kernel(gp, pp, tp, n);
+        }
+        return py::make_tuple(loss, grad);
+    });
+}
+
+py::tuple py_binary_cross_entropy(py::array logits, py::array target) {
+    return elementwise_loss(logits, target, "logits", [](auto* g, auto* z, auto* t, int64_t n) {
+        return binary_cross_entropy(g, z, t, n);
+    });
+}
+
+py::tuple py_mse(py::array pred, py::array target) {
+    return elementwise_loss(pred, target, "pred", [](auto* g, auto* p, auto* t, int64_t n) {
+        return mse(g, p, t, n);
+    });
+}
+
+// ---- optimizers ------------------------------------------------------------------------------
+
+// param and every state array: same dtype and shape, C-contiguous, writable, not sharing memory.
+void check_state(py::array& param, const py::array& grad, std::vector<std::pair<py::array*, const char*>> state) {
+    float_kind(param, "param");
+    c_contiguous(param, "param");
+    writable(param, "param");
+    same_dtype(grad, param, "grad", "param");
+    same_shape(grad, param, "grad", "param");
+    c_contiguous(grad, "grad");
+    no_overlap(param, grad, "param", "grad");
+    for (auto [arr, name] : state) {
+        same_dtype(*arr, param, name, "param");
+        same_shape(*arr, param, name, "param");
+        c_contiguous(*arr, name);
+        writable(*arr, name);
+        no_overlap(*arr, param, name, "param");
+        no_overlap(*arr, grad, name, "grad");
+    }
+}
+
+void finite_hyper(double value, const char* name) {
+    if (!std::isfinite(value)) fail_value(std::string(name) + " must be finite");
+}
+
+void py_sgd_step(py::object param_obj, py::array grad, py::object velocity, double lr, double momentum,
+                 double weight_decay, bool nesterov) {
+    py::array param = inplace_array(param_obj, "param");
+    finite_hyper(lr, "lr");
+    finite_hyper(momentum, "momentum");
+    finite_hyper(weight_decay, "weight_decay");
+    py::array v;
+    std::vector<std::pair<py::array*, const char*>> state;
+    if (!velocity.is_none()) {
+        v = inplace_array(velocity, "velocity");
+        state.push_back({&v, "velocity"});
+    } else if (momentum != 0.0) {
+        fail_value("momentum != 0 needs a velocity buffer");
+    }
+    check_state(param, grad, state);
+    by_dtype(param, "param", [&](auto tag) {
+        using T = decltype(tag);
+        T* pp = mut<T>(param);
+        T* vp = velocity.is_none() ? nullptr : mut<T>(v);
+        const T* gp = ptr<T>(grad);
+        const int64_t n = param.size();
+        py::gil_scoped_release release;
+        sgd_step<T>(pp, vp, gp, n, lr, momentum, weight_decay, nesterov);
+        return 0;
+    });
+}
+
+void py_adam_step(py::object param_obj, py::array grad, py::object m_obj, py::object v_obj, int64_t step, double lr,
+                  double beta1, double beta2, double eps, double weight_decay) {
+    py::array param = inplace_array(param_obj, "param"), m = inplace_array(m_obj, "m"),
+              v = inplace_array(v_obj, "v");
+    if (step < 1) fail_value("step must be >= 1, got " + std::to_string(step));
+    for (auto [value, name] : {std::pair{lr, "lr"}, {beta1, "beta1"}, {beta2, "beta2"},
+                               {eps, "eps"}, {weight_decay, "weight_decay"}})
+        finite_hyper(value, name);
+    check_state(param, grad, {{&m, "m"}, {&v, "v"}});
+    no_overlap(m, v, "m", "v");
+    by_dtype(param, "param", [&](auto tag) {
+        using T = decltype(tag);
+        T *pp = mut<T>(param), *mp = mut<T>(m), *vp = mut<T>(v);
+        const T* gp = ptr<T>(grad);
+        const int64_t n = param.size();
+        py::gil_scoped_release release;
+        adam_step<T>(pp, mp, vp, gp, n, step, lr, beta1, beta2, eps, weight_decay);
+        return 0;
+    });
+}
+
+// ---- build and threads -----------------------------------------------------------------------
+
+py::dict build_info() {
+    py::dict info;
+    info["version"] = LAMINA_VERSION;
+    info["compiler"] = LAMINA_COMPILER;
+    info["openmp"] = have_openmp();
+#ifdef LAMINA_HAVE_OPENMP
+    info["openmp_version"] = _OPENMP;
+#endif
+    info["isa"] = gemm_isa();
+    info["cpu_avx2_fma"] = cpu_has_avx2_fma();
+    info["num_threads"] = get_num_threads();
+    return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+    m.doc() = "lamina's native kernels; use lamina.ops, which adds argument coercion";
+    m.def("gemm", &py_gemm, py::arg("c"), py::arg("a"), py::arg("b"), py::arg("bias"),
+          py::arg("alpha"), py::arg("beta"), py::arg("activation"));
+    m.def("linear", &py_linear, py::arg("x"), py::arg("W"), py::arg("b"), py::arg("activation"));
+    m.def("linear_backward", &py_linear_backward, py::arg("dy"), py::arg("x"), py::arg("W"),
+          py::arg("dW"), py::arg("db"), py::arg("need_dx"));
+    m.def("activation", &py_activation, py::arg("x"), py::arg("kind"));
+    m.def("activation_backward", &py_activation_backward, py::arg("dy"), py::arg("y"),
+          py::arg("kind"));
+    m.def("cross_entropy", &py_cross_entropy, py::arg("logits"), py::arg("target"));
+    m.def("binary_cross_entropy", &py_binary_cross_entropy, py::arg("logits"), py::arg("target"));
+    m.def("mse", &py_mse, py::arg("pred"), py::arg("target"));
+    m.def("sgd_step", &py_sgd_step, py::arg("param"), py::arg("grad"), py::arg("velocity"),
+          py::arg("lr"), py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"));
+    m.def("adam_step", &py_adam_step, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
+          py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+          py::arg("weight_decay"));
+    m.def("set_num_threads", [](int n) {
+        if (n < 1) fail_value("number of threads must be >= 1, got " + std::to_string(n));
+        set_num_threads(n);
+    });
+    m.def("get_num_threads", &get_num_threads);
+    m.def("build_info", &build_info);
+    m.def("isa", &gemm_isa);
+    m.def("set_isa", [](const std::string& name) {
+        if (!set_gemm_isa(name.c_str()))
+            fail_value("kernel path '" + name + "' is unknown or not supported by this CPU");
+    });
+}

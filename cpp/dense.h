@@ -1,0 +1,32 @@
+// Dense (fully connected) layer: y = act(x @ W.T + b), forward and backward, on the GEMM engine.
+#pragma once
+#include <cstdint>
+
+#include "gemm/gemm.h"
+
+namespace lamina {
+
+// y = act(x @ W.T + b)
+template <typename T>
+void dense_forward(T* y,         // y is (M, N) row-major
+                   const T* x,   // x is (M, K) row-major
+                   const T* W,   // W is (N, K) row-major: one row per output
+                   const T* b,   // b is (N,), or nullptr
+                   int64_t M, int64_t K, int64_t N, Activation act);
+
+// dx = dy @ W (overwritten; skipped if dx is null), dW += dy.T @ x, db += sum over rows of dy
+// (skipped if db is null). Gradients accumulate, as parameter gradients do in PyTorch.
+template <typename T>
+void dense_backward(T* dx,         // dx is (M, K)
+                    T* dW,         // dW is (N, K)
+                    T* db,         // db is (N,)
+                    const T* dy,   // dy is (M, N)
+                    const T* x,    // x is (M, K)
+                    const T* W,    // W is (N, K)
+                    int64_t M, int64_t K, int64_t N);
+
+// db += sum over rows of dy, each column summed top to bottom (a fixed order for any thread count).
+template <typename T>
+void column_sums(T* db, const T* dy, int64_t M, int64_t N);  // db is (N,), dy is (M, N)
+
+}  // namespace lamina

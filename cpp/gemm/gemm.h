@@ -1,0 +1,25 @@
+// The one matrix-multiply entry point of lamina, serving every dense product forward and backward:
+//   C = act(alpha * A @ B + beta * C + bias)
+// A and B are read through element strides, so transposed and non-contiguous operands cost nothing:
+// the packing routines absorb the layout. See gemm.cpp for the five BLIS loops.
+#pragma once
+#include <cstdint>
+
+namespace lamina {
+
+enum class Activation : int { none = 0, relu = 1, sigmoid = 2, tanh = 3 };
+
+template <typename T>
+void gemm(T* C, int64_t ldc,                      // C is (M, N), row stride ldc, column stride 1
+          const T* A, int64_t rsa, int64_t csa,   // A is (M, K): A(i, p) = A[i*rsa + p*csa]
+          const T* B, int64_t rsb, int64_t csb,   // B is (K, N): B(p, j) = B[p*rsb + j*csb]
+          const T* bias,                          // bias is (N,) added to every row, or nullptr
+          int64_t M, int64_t N, int64_t K,
+          T alpha, T beta, Activation act);       // beta == 0: C is written, never read
+
+// The kernel path in use ("avx2" or "generic"), and a switch for tests and LAMINA_ISA.
+const char* gemm_isa();
+bool set_gemm_isa(const char* name);  // false if unknown or not supported by this CPU
+bool cpu_has_avx2_fma();
+
+}  // namespace lamina

@@ -1,0 +1,120 @@
+// Loss kernels. Per-row (or per-element) terms are computed in parallel into a buffer and summed
+// serially in a fixed order; gradients are elementwise and so independent of the thread split.
+#include "losses.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "activations.h"
+#include "parallel.h"
+
+namespace lamina {
+
+namespace {
+
+constexpr double kMinWorkPerThread = 1 << 15;
+
+double ordered_sum(const std::vector<double>& terms) {
+    double s = 0.0;
+    for (double t : terms) s += t;
+    return s;
+}
+
+// Writes softmax(z_r) into dz_r and returns logsumexp(z_r), for one row.
+template <typename T>
+double softmax_row(T* dz_r, const T* z_r, int64_t cols) {
+    T max = z_r[0];
+    for (int64_t j = 1; j < cols; ++j) max = std::max(max, z_r[j]);
+    double sum = 0.0;
+    for (int64_t j = 0; j < cols; ++j) {
+        dz_r[j] = std::exp(z_r[j] - max);
+        sum += dz_r[j];
+    }
+    const T inv = T(1.0 / sum);
+    for (int64_t j = 0; j < cols; ++j) dz_r[j] *= inv;
+    return double(max) + std::log(sum);
+}
+
+}  // namespace
+
+template <typename T>
+double cross_entropy_labels(T* dz, const T* z, const int64_t* label, int64_t rows, int64_t cols) {
+    if (rows == 0 || cols == 0) return 0.0;
+    std::vector<double> row_loss(rows);
+    const T scale = T(1.0 / double(rows));
+    const int threads = threads_for(double(rows) * double(cols) * 8, kMinWorkPerThread);
+#pragma omp parallel for num_threads(threads) if (threads > 1)
+    for (int64_t r = 0; r < rows; ++r) {
+        T* dz_r = dz + r * cols;
+        const double lse = softmax_row(dz_r, z + r * cols, cols);
+        row_loss[r] = lse - double(z[r * cols + label[r]]);
+        dz_r[label[r]] -= T(1);
+        for (int64_t j = 0; j < cols; ++j) dz_r[j] *= scale;
+    }
+    return ordered_sum(row_loss) / double(rows);
+}
+
+template <typename T>
+double cross_entropy_probs(T* dz, const T* z, const T* t, int64_t rows, int64_t cols) {
+    if (rows == 0 || cols == 0) return 0.0;
+    std::vector<double> row_loss(rows);
+    const T scale = T(1.0 / double(rows));
+    const int threads = threads_for(double(rows) * double(cols) * 8, kMinWorkPerThread);
+#pragma omp parallel for num_threads(threads) if (threads > 1)
+    for (int64_t r = 0; r < rows; ++r) {
+        T* dz_r = dz + r * cols;
+        const T* z_r = z + r * cols;
+        const T* t_r = t + r * cols;
+        const double lse = softmax_row(dz_r, z_r, cols);
+        double loss = 0.0, mass = 0.0;
+        for (int64_t j = 0; j < cols; ++j) {
+            loss += double(t_r[j]) * (lse - double(z_r[j]));
+            mass += double(t_r[j]);
+        }
+        row_loss[r] = loss;
+        for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;
+    }
+    return ordered_sum(row_loss) / double(rows);
+}
+
+template <typename T>
+double binary_cross_entropy(T* dz, const T* z, const T* t, int64_t n) {
+    if (n == 0) return 0.0;
+    std::vector<double> terms(n);
+    const T scale = T(1.0 / double(n));
+    const int threads = threads_for(double(n) * 8, kMinWorkPerThread);
+#pragma omp parallel for num_threads(threads) if (threads > 1)
+    for (int64_t i = 0; i < n; ++i) {
+        const double zi = z[i], ti = t[i];
+        terms[i] = std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
+        dz[i] = (sigmoid_scalar(z[i]) - t[i]) * scale;
+    }
+    return ordered_sum(terms) / double(n);
+}
+
+template <typename T>
+double mse(T* dp, const T* p, const T* t, int64_t n) {
+    if (n == 0) return 0.0;
+    double sum = 0.0;  // serial: the loss must not depend on the thread count
+    for (int64_t i = 0; i < n; ++i) {
+        const double d = double(p[i]) - double(t[i]);
+        sum += d * d;
+    }
+    const T scale = T(2.0 / double(n));
+    const int threads = threads_for(double(n), kMinWorkPerThread);
+#pragma omp parallel for simd num_threads(threads) if (threads > 1)
+    for (int64_t i = 0; i < n; ++i) dp[i] = (p[i] - t[i]) * scale;
+    return sum / double(n);
+}
+
+#define LAMINA_INSTANTIATE(T)                                                                \
+    template double cross_entropy_labels<T>(T*, const T*, const int64_t*, int64_t, int64_t); \
+    template double cross_entropy_probs<T>(T*, const T*, const T*, int64_t, int64_t);        \
+    template double binary_cross_entropy<T>(T*, const T*, const T*, int64_t);                \
+    template double mse<T>(T*, const T*, const T*, int64_t);
+LAMINA_INSTANTIATE(float)
+LAMINA_INSTANTIATE(double)
+#undef LAMINA_INSTANTIATE
+
+}  // namespace lamina

@@ -1,0 +1,31 @@
+// Losses fused with their gradients: one pass gives the mean loss and dL/d(input).
+// Row losses are summed in row order in double, so the loss is the same for any thread count.
+#pragma once
+#include <cstdint>
+
+namespace lamina {
+
+// Cross-entropy from logits with integer labels: loss = mean_r (logsumexp(z_r) - z_r[label_r]),
+// dz = (softmax(z) - onehot(label)) / rows. Labels must be in [0, cols) (checked by the caller).
+template <typename T>
+double cross_entropy_labels(T* dz,                 // dz is (rows, cols)
+                            const T* z,            // z is (rows, cols): logits
+                            const int64_t* label,  // label is (rows,)
+                            int64_t rows, int64_t cols);
+
+// Cross-entropy from logits with target distributions t (one-hot or probabilities):
+// loss = mean_r sum_c t_rc (logsumexp(z_r) - z_rc), dz = (softmax(z) * sum_c t_rc - t) / rows.
+template <typename T>
+double cross_entropy_probs(T* dz, const T* z, const T* t,  // all (rows, cols)
+                           int64_t rows, int64_t cols);
+
+// Binary cross-entropy from logits, mean over all n elements, in the stable form
+// max(z, 0) - z t + log1p(exp(-|z|)); dz = (sigmoid(z) - t) / n.
+template <typename T>
+double binary_cross_entropy(T* dz, const T* z, const T* t, int64_t n);  // all (n,)
+
+// Mean squared error: loss = mean (p - t)^2, dp = 2 (p - t) / n.
+template <typename T>
+double mse(T* dp, const T* p, const T* t, int64_t n);  // all (n,)
+
+}  // namespace lamina
