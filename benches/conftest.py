@@ -1,0 +1,102 @@
+"""Fixtures shared by the lamina benchmarks: which library a case runs, how many threads every library
+may use, and a `measure` helper that times a call and records what the report needs (case, library,
+threads, flops). Also lets `pytest benches/` collect the bench_*.py files, which tests/ never sees."""
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+THREADS = [1, 2]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "heavy: a case that takes a second or more per round (skip with -m 'not heavy')")
+
+
+def pytest_collect_file(file_path, parent):
+    # bench_*.py does not match pytest's python_files, so a folder run needs this hook; a file named on
+    # the command line is collected by pytest itself, and collecting it here too would run it twice.
+    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
+            and not parent.session.isinitpath(file_path)):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def _import(name):
+    # Frameworks may warn while importing (deprecations); that says nothing about the benchmark, and
+    # this project turns warnings into errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pytest.importorskip(name)
+
+
+def _imported(name):
+    try:
+        return _import(name)
+    except pytest.skip.Exception:
+        return None
+
+
+@pytest.fixture(params=["lamina", "numpy", "torch"])
+def lib(request):
+    """The library under test: .name (as reported) and .mod (the imported module).
+
+    "lamina-python" is lamina driven layer by layer from Python; "keras" is skipped when absent.
+    """
+    name = request.param
+    module = {"lamina": "lamina", "lamina-python": "lamina", "numpy": "numpy",
+              "torch": "torch", "keras": "keras"}[name]
+    return SimpleNamespace(name=name, mod=_import(module))
+
+
+@pytest.fixture(params=THREADS, ids=lambda n: f"t{n}")
+def threads(request, lib):
+    """Limit lamina, NumPy's BLAS and PyTorch to the same number of threads for one case."""
+    n = request.param
+    lm, torch = _imported("lamina"), _imported("torch")
+    old_lm = lm.get_num_threads() if lm else None
+    old_torch = torch.get_num_threads() if torch else None
+    # user_api="blas" leaves OpenMP alone: lamina and torch set their own OpenMP thread counts below.
+    with threadpool_limits(limits=n, user_api="blas"):
+        if lm:
+            lm.set_num_threads(n)
+        if torch:
+            torch.set_num_threads(n)
+        yield n
+    if lm:
+        lm.set_num_threads(old_lm)
+    if torch:
+        torch.set_num_threads(old_torch)
+
+
+@pytest.fixture
+def lm():
+    """lamina itself, for cases whose peers start from a lamina model's weights."""
+    return _import("lamina")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def measure(lib, threads, benchmark):
+    # benchmark last: a skip while importing a library must come before the benchmark fixture exists,
+    # or pytest-benchmark warns that the fixture went unused (an error under this project's settings).
+    """measure(fn, group=..., flops=..., rounds=None, **info) times fn() and returns its result.
+
+    One untimed call first pays for first-use costs (packing buffers, thread pools, lazy builds).
+    rounds=None lets pytest-benchmark calibrate; heavy cases pass a fixed, small number of rounds.
+    """
+    def run(fn, *, group, flops=None, rounds=None, **info):
+        benchmark.group = group
+        benchmark.extra_info.update(case=group, library=lib.name, threads=threads, flops=flops, **info)
+        fn()
+        if rounds is not None:
+            return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+        return benchmark(fn)
+    return run

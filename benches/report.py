@@ -1,0 +1,123 @@
+"""Turn a pytest-benchmark JSON file (--benchmark-json) into Markdown tables, one per benchmark group,
+and a PNG plot of GFLOP/s against size for the square sgemm cases.
+
+Usage: python benches/report.py results.json [--markdown out.md] [--plot out.png]"""
+import argparse
+import json
+import sys
+from collections import defaultdict
+
+LIBRARY_ORDER = ["lamina", "lamina-python", "numpy", "torch", "keras"]
+
+
+def load_rows(path):
+    """One dict per benchmark: group, library, threads, median (s), flops (or None), size, dtype."""
+    with open(path) as f:
+        data = json.load(f)
+    rows = []
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        rows.append({
+            "group": bench.get("group") or bench["name"],
+            "library": info.get("library", bench["name"]),
+            "threads": info.get("threads"),
+            "median": bench["stats"]["median"],
+            "flops": info.get("flops"),
+            "size": info.get("size"),
+            "dtype": info.get("dtype"),
+        })
+    return data, rows
+
+
+def format_time(seconds):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def library_rank(name):
+    return LIBRARY_ORDER.index(name) if name in LIBRARY_ORDER else len(LIBRARY_ORDER)
+
+
+def group_table(rows):
+    """Markdown lines for one group: every library at every thread count, with lamina's speed-up over
+    each peer at the same thread count and each library's gain from 1 to 2 threads."""
+    median = {(r["library"], r["threads"]): r["median"] for r in rows}
+    lines = ["| threads | library | median | GFLOP/s | lamina speed-up | 2 threads / 1 |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["threads"] or 0, library_rank(r["library"]))):
+        gflops = f"{r['flops'] / r['median'] / 1e9:.1f}" if r["flops"] else ""
+        lamina = median.get(("lamina", r["threads"]))
+        speedup = f"{r['median'] / lamina:.2f}×" if lamina and r["library"] != "lamina" else ""
+        one = median.get((r["library"], 1))
+        scaling = f"{one / r['median']:.2f}×" if r["threads"] == 2 and one else ""
+        lines.append(f"| {r['threads']} | {r['library']} | {format_time(r['median'])} | {gflops} "
+                     f"| {speedup} | {scaling} |")
+    return lines
+
+
+def markdown(data, rows):
+    groups = defaultdict(list)
+    for r in rows:  # dicts keep the run's order, which follows the parametrized sizes
+        groups[r["group"]].append(r)
+    cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
+    lines = [f"Medians from one run on {cpu}, {data.get('datetime', '')[:16]}. "
+             "lamina speed-up = peer median / lamina median at the same thread count.", ""]
+    for name, group_rows in groups.items():
+        lines += [f"### {name}", ""] + group_table(group_rows) + [""]
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("--plot needs matplotlib: pip install matplotlib")
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    lines = defaultdict(list)
+    for r in rows:
+        if r["group"].startswith("sgemm") and r["flops"] and r["size"]:
+            lines[(r["library"], r["threads"])].append((r["size"], r["flops"] / r["median"] / 1e9))
+    if not lines:
+        sys.exit("no sgemm cases with flops in this file: nothing to plot")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    # one colour per library, solid for 1 thread and dashed for 2, so each library's pair reads together
+    colours = {lib: f"C{i}" for i, lib in enumerate(sorted({lib for lib, _ in lines}, key=library_rank))}
+    for (library, threads), points in sorted(lines.items(), key=lambda kv: (library_rank(kv[0][0]), kv[0][1])):
+        sizes, gflops = zip(*sorted(points))
+        ax.plot(sizes, gflops, marker="o", color=colours[library], linestyle="-" if threads == 1 else "--",
+                label=f"{library}, {threads} thread{'s' if threads > 1 else ''}")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({s for pts in lines.values() for s, _ in pts}))
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("n (C = A @ B, all n x n, float32)")
+    ax.set_ylabel("GFLOP/s (median)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title("Square sgemm")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="file written by pytest --benchmark-json")
+    parser.add_argument("--markdown", metavar="OUT.md", help="also write the tables to this file")
+    parser.add_argument("--plot", metavar="OUT.png", help="write the sgemm GFLOP/s plot to this file")
+    args = parser.parse_args(argv)
+    data, rows = load_rows(args.json)
+    text = markdown(data, rows)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
