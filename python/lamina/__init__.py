@@ -1,9 +1,16 @@
 """lamina: neural-network layers for the CPU with a packed AVX2/FMA GEMM, fused epilogues and OpenMP.
 
-NumPy arrays in, NumPy arrays out. See README.md for a tour; ``lamina.ops`` holds the native kernels
-and ``lamina.reference`` their plain-NumPy float64 mirror.
+NumPy arrays in, NumPy arrays out. ``lamina.ops`` holds the native kernels and ``lamina.reference``
+their plain-NumPy float64 mirror; the layers, ``Sequential``, losses and optimizers are thin Python
+on top of ``ops``.
 """
-from . import _native
+from . import _native, ops, reference
+from ._random import manual_seed
+from .layers import Dense, Linear, Module, Parameter, ReLU, Sigmoid, Softmax, Tanh
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .optim import SGD, Adam
+from .sequential import Sequential
+from .serialization import load, save
 
 __version__ = _native.build_info()["version"]
 
@@ -21,3 +28,10 @@ def get_num_threads() -> int:
 def build_info() -> dict:
     """Version, compiler, OpenMP, and the kernel path in use ("avx2" or "generic")."""
     return dict(_native.build_info())
+
+
+__all__ = [
+    "Adam", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Linear", "MSELoss", "Module",
+    "Parameter", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "build_info",
+    "get_num_threads", "load", "manual_seed", "ops", "reference", "save", "set_num_threads",
+]

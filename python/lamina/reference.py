@@ -6,6 +6,19 @@ kernels are tested against these functions. Readability wins over speed here.
 
 import numpy as np
 
+from ._checks import (
+    as_array,
+    check_activation,
+    check_ndim,
+    check_nonempty,
+    check_output,
+    check_shape,
+    check_labels,
+    check_unit_interval,
+    check_adam_hyper,
+    check_sgd_hyper,
+)
+
 __all__ = [
     "matmul",
     "gemm",
@@ -26,58 +39,9 @@ __all__ = [
     "adam_step",
 ]
 
-_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
-
-
-# ---------------------------------------------------------------------------------------------
-# Argument checks. Messages name the op, the argument, the expected and the given shape, so a
-# user can fix the call without reading this file.
-
-
-def _as_array(op, name, x):
-    arr = np.asarray(x)
-    # bool, complex, object and string arrays would be cast silently (or fail deep inside NumPy);
-    # integers are accepted and cast, as the layers do.
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{op}: {name} must be an integer or floating-point array, got dtype {arr.dtype}")
-    return arr
-
 
 def _as_f64(op, name, x):
-    return _as_array(op, name, x).astype(np.float64, copy=False)
-
-
-def _check_ndim(op, name, arr, ndim, what):
-    if arr.ndim != ndim:
-        raise ValueError(f"{op}: {name} must be {ndim}-D {what}, got shape {arr.shape}")
-
-
-def _check_shape(op, name, arr, expected, why=""):
-    if arr.shape != tuple(expected):
-        suffix = f" {why}" if why else ""
-        raise ValueError(f"{op}: {name} has shape {arr.shape}, expected {tuple(expected)}{suffix}")
-
-
-def _check_output(op, name, arr):
-    """An array the op writes into: it must be a writeable floating-point ndarray."""
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a NumPy array (it is updated in place), got {type(arr).__name__}")
-    if arr.dtype.kind != "f":
-        # Writing float results back into an integer array would truncate them silently.
-        raise TypeError(f"{op}: {name} must be a floating-point array (it is updated in place), got dtype {arr.dtype}")
-    if not arr.flags.writeable:
-        raise ValueError(f"{op}: {name} is read-only but is updated in place")
-
-
-def _check_activation(op, activation):
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"{op}: activation must be one of None, 'relu', 'sigmoid', 'tanh', got {activation!r}")
-
-
-def _check_nonempty(op, name, arr):
-    # A mean over zero elements has no value; say so rather than return NaN.
-    if arr.size == 0:
-        raise ValueError(f"{op}: {name} has shape {arr.shape}; a loss needs at least one element")
+    return as_array(op, name, x).astype(np.float64, copy=False)
 
 
 def _apply_activation(z, activation):
@@ -122,8 +86,8 @@ def matmul(a, b):
     """
     a = _as_f64("matmul", "a", a)
     b = _as_f64("matmul", "b", b)
-    _check_ndim("matmul", "a", a, 2, "(M, K)")
-    _check_ndim("matmul", "b", b, 2, "(K, N)")
+    check_ndim("matmul", "a", a, 2, "(M, K)")
+    check_ndim("matmul", "b", b, 2, "(K, N)")
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: b has shape {b.shape}, expected ({a.shape[1]}, N) to match a of shape {a.shape}")
     return a @ b
@@ -161,11 +125,11 @@ def gemm(a, b, c=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, bia
         array([3., 3., 3., 3.])
     """
     op = "gemm"
-    _check_activation(op, activation)
+    check_activation(op, activation)
     a = _as_f64(op, "a", a)
     b = _as_f64(op, "b", b)
-    _check_ndim(op, "a", a, 2, "(K, M)" if trans_a else "(M, K)")
-    _check_ndim(op, "b", b, 2, "(N, K)" if trans_b else "(K, N)")
+    check_ndim(op, "a", a, 2, "(K, M)" if trans_a else "(M, K)")
+    check_ndim(op, "b", b, 2, "(N, K)" if trans_b else "(K, N)")
     opa = a.T if trans_a else a
     opb = b.T if trans_b else b
     m, k = opa.shape
@@ -179,12 +143,13 @@ def gemm(a, b, c=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, bia
 
     z = alpha * (opa @ opb)
     if c is not None:
-        _check_output(op, "c", c)
-        _check_shape(op, "c", c, (m, n))
-        z = z + beta * c.astype(np.float64)
+        check_output(op, "c", c)
+        check_shape(op, "c", c, (m, n))
+        if beta != 0:  # as in BLAS, beta = 0 means C is not read (it may hold NaN)
+            z = z + beta * c.astype(np.float64)
     if bias is not None:
         bias = _as_f64(op, "bias", bias)
-        _check_shape(op, "bias", bias, (n,), "(one value per column of C)")
+        check_shape(op, "bias", bias, (n,), "(one value per column of C)")
         z = z + bias
     y = _apply_activation(z, activation)
     if c is None:
@@ -215,11 +180,11 @@ def linear(x, W, b=None, activation=None):
         (2, 4)
     """
     op = "linear"
-    _check_activation(op, activation)
+    check_activation(op, activation)
     x = _as_f64(op, "x", x)
     W = _as_f64(op, "W", W)
-    _check_ndim(op, "x", x, 2, "(batch, in_features)")
-    _check_ndim(op, "W", W, 2, "(out_features, in_features)")
+    check_ndim(op, "x", x, 2, "(batch, in_features)")
+    check_ndim(op, "W", W, 2, "(out_features, in_features)")
     if W.shape[1] != x.shape[1]:
         raise ValueError(
             f"linear: W has shape {W.shape}, expected (out_features, {x.shape[1]}) to match x of shape {x.shape}"
@@ -227,7 +192,7 @@ def linear(x, W, b=None, activation=None):
     z = x @ W.T
     if b is not None:
         b = _as_f64(op, "b", b)
-        _check_shape(op, "b", b, (W.shape[0],), "(out_features,)")
+        check_shape(op, "b", b, (W.shape[0],), "(out_features,)")
         z = z + b
     return _apply_activation(z, activation)
 
@@ -260,13 +225,13 @@ def linear_backward(dy, x, W, dW=None, db=None, need_dx=True):
     dy = _as_f64(op, "dy", dy)
     x = _as_f64(op, "x", x)
     W = _as_f64(op, "W", W)
-    _check_ndim(op, "x", x, 2, "(batch, in_features)")
-    _check_ndim(op, "W", W, 2, "(out_features, in_features)")
+    check_ndim(op, "x", x, 2, "(batch, in_features)")
+    check_ndim(op, "W", W, 2, "(out_features, in_features)")
     batch, n_in = x.shape
     n_out = W.shape[0]
-    _check_shape(op, "W", W, (n_out, n_in), f"to match x of shape {x.shape}")
+    check_shape(op, "W", W, (n_out, n_in), f"to match x of shape {x.shape}")
     why = f"(batch, out_features) for x of shape {x.shape} and W of shape {W.shape}"
-    _check_shape(op, "dy", dy, (batch, n_out), why)
+    check_shape(op, "dy", dy, (batch, n_out), why)
 
     dx = dy @ W if need_dx else None
 
@@ -274,8 +239,8 @@ def linear_backward(dy, x, W, dW=None, db=None, need_dx=True):
     if dW is None:
         dW = grad_W
     else:
-        _check_output(op, "dW", dW)
-        _check_shape(op, "dW", dW, W.shape)
+        check_output(op, "dW", dW)
+        check_shape(op, "dW", dW, W.shape)
         dW[...] = dW + grad_W
 
     # `db is False` rather than `not db`: an array would make `not db` ambiguous.
@@ -286,8 +251,8 @@ def linear_backward(dy, x, W, dW=None, db=None, need_dx=True):
         if db is None:
             db = grad_b
         else:
-            _check_output(op, "db", db)
-            _check_shape(op, "db", db, (n_out,))
+            check_output(op, "db", db)
+            check_shape(op, "db", db, (n_out,))
             db[...] = db + grad_b
     return dx, dW, db
 
@@ -426,7 +391,7 @@ def softmax(x):
         array([[0.5, 0.5]])
     """
     x = _as_f64("softmax", "x", x)
-    _check_ndim("softmax", "x", x, 2, "(batch, classes)")
+    check_ndim("softmax", "x", x, 2, "(batch, classes)")
     return _softmax(x)
 
 
@@ -455,14 +420,14 @@ def softmax_backward(dy, y):
         array([[0., 0.]])
     """
     dy, y = _pair("softmax_backward", dy, y)
-    _check_ndim("softmax_backward", "y", y, 2, "(batch, classes)")
+    check_ndim("softmax_backward", "y", y, 2, "(batch, classes)")
     return y * (dy - np.sum(dy * y, axis=1, keepdims=True))
 
 
 def _pair(op, dy, y):
     dy = _as_f64(op, "dy", dy)
     y = _as_f64(op, "y", y)
-    _check_shape(op, "dy", dy, y.shape, "(the shape of y)")
+    check_shape(op, "dy", dy, y.shape, "(the shape of y)")
     return dy, y
 
 
@@ -498,8 +463,8 @@ def cross_entropy(logits, target):
     """
     op = "cross_entropy"
     z = _as_f64(op, "logits", logits)
-    _check_ndim(op, "logits", z, 2, "(batch, classes)")
-    _check_nonempty(op, "logits", z)
+    check_ndim(op, "logits", z, 2, "(batch, classes)")
+    check_nonempty(op, "logits", z)
     batch, classes = z.shape
     t = _cross_entropy_target(op, target, batch, classes)
 
@@ -513,30 +478,16 @@ def cross_entropy(logits, target):
 
 def _cross_entropy_target(op, target, batch, classes):
     """Returns the target as a float64 (B, C) matrix of class probabilities."""
-    t = _as_array(op, "target", target)
+    t = as_array(op, "target", target)
     if t.ndim == 1:
-        if t.dtype.kind not in "iu":
-            # A float 1.5 is no class; casting it would hide the mistake.
-            raise TypeError(f"{op}: 1-D target holds class labels and must be integers, got dtype {t.dtype}")
-        _check_shape(op, "target", t, (batch,), f"(one label per row of logits of shape {(batch, classes)})")
-        bad = (t < 0) | (t >= classes)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{op}: target[{i}] = {int(t[i])} is out of range; labels must be in [0, {classes})")
+        check_labels(op, t, batch, classes)
         onehot = np.zeros((batch, classes))
         onehot[np.arange(batch), t] = 1.0
         return onehot
-    _check_shape(op, "target", t, (batch, classes), "(integer labels (B,) or probability rows (B, C))")
+    check_shape(op, "target", t, (batch, classes), "(integer labels (B,) or probability rows (B, C))")
     t = t.astype(np.float64, copy=False)
-    _check_unit_interval(op, t)
+    check_unit_interval(op, t)
     return t
-
-
-def _check_unit_interval(op, t):
-    bad = (t < 0) | (t > 1)
-    if bad.any():
-        i = tuple(int(k) for k in np.argwhere(bad)[0])
-        raise ValueError(f"{op}: target{list(i)} = {float(t[i])!r} is outside [0, 1]")
 
 
 def binary_cross_entropy(logits, target):
@@ -566,9 +517,9 @@ def binary_cross_entropy(logits, target):
     op = "binary_cross_entropy"
     z = _as_f64(op, "logits", logits)
     t = _as_f64(op, "target", target)
-    _check_shape(op, "target", t, z.shape, "(the shape of logits)")
-    _check_nonempty(op, "logits", z)
-    _check_unit_interval(op, t)
+    check_shape(op, "target", t, z.shape, "(the shape of logits)")
+    check_nonempty(op, "logits", z)
+    check_unit_interval(op, t)
     n = z.size
     per_element = np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z)))
     loss = per_element.sum() / n
@@ -598,8 +549,8 @@ def mse(pred, target):
     op = "mse"
     p = _as_f64(op, "pred", pred)
     t = _as_f64(op, "target", target)
-    _check_shape(op, "target", t, p.shape, "(the shape of pred)")
-    _check_nonempty(op, "pred", p)
+    check_shape(op, "target", t, p.shape, "(the shape of pred)")
+    check_nonempty(op, "pred", p)
     diff = p - t
     return float(np.sum(diff * diff) / p.size), 2.0 * diff / p.size
 
@@ -609,13 +560,7 @@ def mse(pred, target):
 
 
 def _check_same_shape(op, param, name, arr):
-    _check_shape(op, name, arr, param.shape, "(the shape of param)")
-
-
-def _check_nonnegative(op, **values):
-    for name, value in values.items():
-        if not value >= 0.0:  # also rejects NaN
-            raise ValueError(f"{op}: {name} must be >= 0, got {value!r}")
+    check_shape(op, name, arr, param.shape, "(the shape of param)")
 
 
 def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
@@ -645,19 +590,15 @@ def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0, 
         array([0.95])
     """
     op = "sgd_step"
-    _check_output(op, "param", param)
+    check_output(op, "param", param)
     g = _as_f64(op, "grad", grad)
     _check_same_shape(op, param, "grad", g)
-    _check_nonnegative(op, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if nesterov and momentum == 0:
-        raise ValueError(f"{op}: nesterov momentum needs momentum > 0")
+    check_sgd_hyper(op, lr, momentum, weight_decay, nesterov, velocity)
 
     theta = param.astype(np.float64)
     g = g + weight_decay * theta
     if momentum != 0:
-        if velocity is None:
-            raise ValueError(f"{op}: momentum={momentum!r} needs a velocity array (zeros before the first step)")
-        _check_output(op, "velocity", velocity)
+        check_output(op, "velocity", velocity)
         _check_same_shape(op, param, "velocity", velocity)
         v = momentum * velocity.astype(np.float64) + g
         velocity[...] = v
@@ -695,18 +636,13 @@ def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
         array([0.9])
     """
     op = "adam_step"
-    _check_output(op, "param", param)
-    _check_output(op, "m", m)
-    _check_output(op, "v", v)
+    check_output(op, "param", param)
+    check_output(op, "m", m)
+    check_output(op, "v", v)
     g = _as_f64(op, "grad", grad)
     for name, arr in (("grad", g), ("m", m), ("v", v)):
         _check_same_shape(op, param, name, arr)
-    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"{op}: step must be an integer >= 1 (the first step is 1), got {step!r}")
-    _check_nonnegative(op, lr=lr, eps=eps, weight_decay=weight_decay)
-    for name, beta in (("beta1", beta1), ("beta2", beta2)):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"{op}: {name} must be in [0, 1), got {beta!r}")
+    check_adam_hyper(op, step, lr, beta1, beta2, eps, weight_decay)
 
     theta = param.astype(np.float64)
     g = g + weight_decay * theta
