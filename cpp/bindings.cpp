@@ -14,6 +14,7 @@
 #include "activations.h"
 #include "dense.h"
 #include "gemm/gemm.h"
+#include "gemm/kernel.h"
 #include "losses.h"
 #include "optim.h"
 #include "parallel.h"
@@ -191,7 +192,7 @@ void py_gemm(py::object c_obj, py::array a, py::array b, py::object bias, double
 
 // Checks x (M, K), W (N, K) and b (N,) or None; returns (M, K, N).
 std::tuple<int64_t, int64_t, int64_t> check_dense(const py::array& x, const py::array& W,
-                                                  const py::array& b) {
+                                                  const py::array* b) {
     float_kind(W, "W");
     ndim_is(x, 2, "x");
     ndim_is(W, 2, "W");
@@ -200,10 +201,10 @@ std::tuple<int64_t, int64_t, int64_t> check_dense(const py::array& x, const py::
     c_contiguous(x, "x");
     c_contiguous(W, "W");
     if (b) {
-        same_dtype(b, W, "b", "W");
-        ndim_is(b, 1, "b");
-        dim_is(b, 0, W.shape(0), "b", "out_features of W");
-        c_contiguous(b, "b");
+        same_dtype(*b, W, "b", "W");
+        ndim_is(*b, 1, "b");
+        dim_is(*b, 0, W.shape(0), "b", "out_features of W");
+        c_contiguous(*b, "b");
     }
     return {x.shape(0), x.shape(1), W.shape(0)};
 }
@@ -212,7 +213,7 @@ py::array py_linear(py::array x, py::array W, py::object b, py::object activatio
     const Activation act = parse_activation(activation);
     const py::array barr = b.is_none() ? py::array() : py::array::ensure(b);
     if (!b.is_none() && !barr) fail_type("b must be an array");
-    auto [M, K, N] = check_dense(x, W, barr);
+    auto [M, K, N] = check_dense(x, W, b.is_none() ? nullptr : &barr);
     return by_dtype(W, "W", [&](auto tag) -> py::array {
         using T = decltype(tag);
         auto y = empty<T>({M, N});
@@ -229,7 +230,7 @@ py::array py_linear(py::array x, py::array W, py::object b, py::object activatio
 py::object py_linear_backward(py::array dy, py::array x, py::array W, py::object dW_obj,
                               py::object db, bool need_dx) {
     py::array dW = inplace_array(dW_obj, "dW");
-    auto [M, K, N] = check_dense(x, W, py::array());
+    auto [M, K, N] = check_dense(x, W, nullptr);
     ndim_is(dy, 2, "dy");
     same_dtype(dy, W, "dy", "W");
     dim_is(dy, 0, M, "dy", "batch size of x");
@@ -495,6 +496,20 @@ py::dict build_info() {
     return info;
 }
 
+// The active blocking table row for a dtype, so tests can aim shapes at tile and block edges.
+template <typename T>
+py::dict blocking_of() {
+    const Blocking<T>& b = active_blocking<T>();
+    py::dict d;
+    d["isa"] = b.isa;
+    d["MR"] = b.MR;
+    d["NR"] = b.NR;
+    d["MC"] = b.MC;
+    d["KC"] = b.KC;
+    d["NC"] = b.NC;
+    return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -522,6 +537,10 @@ PYBIND11_MODULE(_native, m) {
     m.def("get_num_threads", &get_num_threads);
     m.def("build_info", &build_info);
     m.def("isa", &gemm_isa);
+    m.def("blocking", [](py::object dtype) {
+        return py::dtype::from_args(dtype).is(py::dtype::of<float>()) ? blocking_of<float>()
+                                                                       : blocking_of<double>();
+    });
     m.def("set_isa", [](const std::string& name) {
         if (!set_gemm_isa(name.c_str()))
             fail_value("kernel path '" + name + "' is unknown or not supported by this CPU");

@@ -35,14 +35,16 @@ void adam_step(T* param, T* m, T* v, const T* grad, int64_t n, int64_t step, dou
     const double bias1 = 1.0 - std::pow(beta1, double(step));
     const double bias2 = 1.0 - std::pow(beta2, double(step));
     const T step_size = T(lr / bias1), sqrt_bias2 = T(std::sqrt(bias2));
-    const T b1 = T(beta1), b2 = T(beta2), eps_ = T(eps), wd = T(weight_decay);
+    // 1 - beta in double: in float32, 1 - 0.999f loses four digits to cancellation.
+    const T b1 = T(beta1), b2 = T(beta2), one_minus_b1 = T(1.0 - beta1), one_minus_b2 = T(1.0 - beta2);
+    const T eps_ = T(eps), wd = T(weight_decay);
     const int threads = threads_for(double(n) * 4, kMinElementsPerThread);
 #pragma omp parallel for simd num_threads(threads) if (threads > 1)
     for (int64_t i = 0; i < n; ++i) {
         T g = grad[i];
         if (weight_decay != 0.0) g += wd * param[i];
-        m[i] = b1 * m[i] + (T(1) - b1) * g;
-        v[i] = b2 * v[i] + (T(1) - b2) * g * g;
+        m[i] = b1 * m[i] + one_minus_b1 * g;
+        v[i] = b2 * v[i] + one_minus_b2 * g * g;
         param[i] -= step_size * m[i] / (std::sqrt(v[i]) / sqrt_bias2 + eps_);
     }
 }

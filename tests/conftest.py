@@ -35,3 +35,91 @@ def ref_tol():
 
 
 # ---- end of lamina.reference section ----
+
+
+# ---- native ops against lamina.reference (test_ops.py and the layer tests) ----
+#
+# GEMM: each output is a dot product of K terms (plus bias and beta*C). Its rounding error in the
+# working precision is bounded by gamma_K * (|A| |B|)_ij with gamma_K ~ K * eps (Higham, "Accuracy
+# and Stability of Numerical Algorithms", 3.1); we allow 2 K eps of that bound, plus eps for the
+# epilogue. This is far tighter than 1e-5 * K relative in float32 (eps = 6e-8) and still holds for
+# any summation order, so it tests the kernel without depending on how it blocks the sum.
+# Elementwise ops: libm's exp/tanh are within 1-2 ulps; with one or two extra roundings, 8 eps
+# relative (plus 8 eps absolute near zero) covers them.
+import numpy as np  # noqa: E402
+
+
+def gemm_atol(dtype, k, magnitude):
+    """Allowed |native - reference| for a K-term product whose |A||B| (+ epilogue) is `magnitude`."""
+    eps = np.finfo(dtype).eps
+    return (2.0 * max(k, 1) + 4.0) * eps * magnitude + np.finfo(dtype).tiny
+
+
+def elementwise_tol(dtype):
+    eps = float(np.finfo(dtype).eps)
+    return dict(rtol=8 * eps, atol=8 * eps)
+
+
+@pytest.fixture(params=["avx2", "generic"])
+def isa(request):
+    """Runs a test on each kernel path; the AVX2 path is skipped (visibly) on CPUs without it."""
+    from lamina import _native
+
+    before = _native.isa()
+    if request.param == "avx2" and not _native.build_info()["cpu_avx2_fma"]:
+        pytest.skip("CPU has no AVX2+FMA")
+    _native.set_isa(request.param)
+    yield request.param
+    _native.set_isa(before)
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    import lamina
+
+    before = lamina.get_num_threads()
+    lamina.set_num_threads(request.param)
+    yield request.param
+    lamina.set_num_threads(before)
+
+
+# ---- end of native ops section ----
+
+
+# ---- layers, Sequential, losses, optimizers and examples (test_layers.py, test_sequential.py,
+#      test_losses_optim.py, test_examples.py) ----
+#
+# These tests run a whole computation (one layer, a chain of layers, a loss, an optimizer step) in
+# the layer's dtype and compare it with the same math written out in NumPy float64 on the same,
+# exactly representable, inputs. Each result is a sum of k products, so as for GEMM above its error
+# is bounded by ~2 k eps times the size of the terms; through a chain the errors of the layers add
+# (the Jacobians here are O(1)), so callers pass k = the sum of the dot-product lengths along the
+# way. The size of the terms is taken as max(1, max |expected|): inputs and weights are O(1) and the
+# tests keep them so. 8 eps relative covers the elementwise math (exp, tanh) at each element. A wrong
+# formula, a missing bias, a transposed weight or a dropped accumulation is an O(1) error and fails.
+def layer_tol(dtype, k=1, scale=1.0):
+    """rtol/atol for comparing a dtype computation of dot-product depth k with float64 NumPy."""
+    eps = float(np.finfo(dtype).eps)
+    return dict(rtol=8 * eps, atol=(2.0 * max(k, 1) + 8.0) * eps * max(1.0, scale))
+
+
+def _assert_layer_close(actual, expected, dtype, k=1, what="value"):
+    actual = np.asarray(actual)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: got shape {actual.shape}, expected {expected.shape}"
+    finite = expected[np.isfinite(expected)]
+    tol = layer_tol(dtype, k, float(np.abs(finite).max()) if finite.size else 1.0)
+    bad = ~np.isclose(actual.astype(np.float64), expected, equal_nan=True, **tol)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        pytest.fail(f"{what}: shape {actual.shape}, {int(bad.sum())} of {bad.size} differ; first at {idx}: "
+                    f"got {actual[idx]!r}, expected {expected[idx]!r} (dtype {np.dtype(dtype)}, k={k}, {tol})")
+
+
+@pytest.fixture
+def close():
+    """close(actual, expected, dtype, k=1, what=...): assert with `layer_tol`, naming the first bad index."""
+    return _assert_layer_close
+
+
+# ---- end of layers section ----

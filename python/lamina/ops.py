@@ -55,11 +55,12 @@ def _float(op, name, x, dtype=None, contiguous=True):
     return np.ascontiguousarray(arr) if contiguous else arr
 
 
-def _inplace(op, name, arr, shape, dtype):
+def _inplace(op, name, arr, shape=None, dtype=None):
     """An array the kernel writes: the caller's own array, checked, never copied."""
     check_output(op, name, arr)
-    check_shape(op, name, arr, shape)
-    if arr.dtype != dtype:
+    if shape is not None:
+        check_shape(op, name, arr, shape)
+    if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{op}: {name} has dtype {arr.dtype} but must be {dtype} (it is updated in place)")
     if not arr.flags.c_contiguous:
         raise ValueError(f"{op}: {name} must be C-contiguous (it is updated in place)")
@@ -316,7 +317,7 @@ def mse(pred, target):
 def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
     r"""One SGD step in place (``torch.optim.SGD``, dampening 0): see ``lamina.reference.sgd_step``."""
     op = "sgd_step"
-    _inplace(op, "param", param, param.shape, param.dtype)
+    _inplace(op, "param", param)
     grad = _float(op, "grad", grad, param.dtype)
     check_shape(op, "grad", grad, param.shape, "(the shape of param)")
     check_sgd_hyper(op, lr, momentum, weight_decay, nesterov, velocity)
@@ -330,7 +331,7 @@ def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0, 
 def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
     r"""One Adam step in place (``torch.optim.Adam``): see ``lamina.reference.adam_step``."""
     op = "adam_step"
-    _inplace(op, "param", param, param.shape, param.dtype)
+    _inplace(op, "param", param)
     _inplace(op, "m", m, param.shape, param.dtype)
     _inplace(op, "v", v, param.shape, param.dtype)
     grad = _float(op, "grad", grad, param.dtype)
