@@ -412,3 +412,14 @@ def test_build_info_reports_the_build():
         assert key in info, key
     assert info["isa"] in ("avx2", "generic")
     assert info["version"] == lamina.__version__
+
+
+def test_lamina_isa_environment_variable_forces_the_portable_path():
+    import os
+    import subprocess
+    import sys
+
+    code = "import lamina; print(lamina.build_info()['isa'])"
+    env = {**os.environ, "LAMINA_ISA": "generic"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "generic"

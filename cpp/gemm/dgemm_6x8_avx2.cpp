@@ -1,8 +1,10 @@
-// float64 micro-kernel for AVX2 + FMA: a 6 x 8 tile of C in 12 ymm accumulators.
+// double64 micro-kernel for AVX2 + FMA: a 6 x 8 tile of C in 12 ymm accumulators.
 //   C[m<=6, n<=8] = beta*C + alpha * Ap(6 x k) * Bp(k x 8)  (+ bias, then ReLU)
-// Each step of k broadcasts 6 values of Ap and multiplies two 4-wide rows of Bp: 12 FMAs to
-// 2 loads + 6 broadcasts, enough independent chains to hide the FMA latency on two FMA ports.
-// Compiled with -mavx2 -mfma; called only when the CPU reports both. No std templates here, so no
+// Ap: k columns of 6 values (stride 6); Bp: k rows of 8 values (stride 8, 32-byte aligned).
+// Each step of k loads one row of Bp (2 ymm), broadcasts 6 values of Ap and issues 12 independent
+// FMAs: enough chains to cover the FMA latency on two FMA pipes. The accumulators are 12 named
+// variables (not an array whose address escapes) so that they stay in registers.
+// Compiled with -mavx2 -mfma and called only when the CPU reports both; no std templates here, so no
 // AVX2 code can leak into baseline code through a shared inline function.
 #include <immintrin.h>
 
@@ -12,69 +14,83 @@ namespace lamina {
 
 namespace {
 
-// Write back one 6 x 8 tile of accumulators to C (row stride ldc), applying the epilogue.
-inline void store_tile(double* C, int64_t ldc, const __m256d (&acc)[6][2], const Epilogue<double>& ep,
-                       const double* bias) {
+// One row of the write-back: c[0..8) = act(beta*c + alpha*(v0, v1) + bias).
+inline void store_row(double* c, __m256d v0, __m256d v1, const Epilogue<double>& ep, const double* bias) {
     const __m256d alpha = _mm256_set1_pd(ep.alpha);
-    const __m256d beta = _mm256_set1_pd(ep.beta);
-    const __m256d zero = _mm256_setzero_pd();
-    __m256d b0 = zero, b1 = zero;
+    v0 = _mm256_mul_pd(alpha, v0);
+    v1 = _mm256_mul_pd(alpha, v1);
+    if (ep.beta != 0.0) {
+        const __m256d beta = _mm256_set1_pd(ep.beta);
+        v0 = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c), v0);
+        v1 = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c + 4), v1);
+    }
     if (bias) {
-        b0 = _mm256_loadu_pd(bias);
-        b1 = _mm256_loadu_pd(bias + 4);
+        v0 = _mm256_add_pd(v0, _mm256_loadu_pd(bias));
+        v1 = _mm256_add_pd(v1, _mm256_loadu_pd(bias + 4));
     }
-    for (int i = 0; i < 6; ++i) {
-        double* c = C + i * ldc;
-        __m256d v0 = _mm256_mul_pd(alpha, acc[i][0]);
-        __m256d v1 = _mm256_mul_pd(alpha, acc[i][1]);
-        if (ep.beta != 0.0) {
-            v0 = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c), v0);
-            v1 = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c + 4), v1);
-        }
-        if (bias) {
-            v0 = _mm256_add_pd(v0, b0);
-            v1 = _mm256_add_pd(v1, b1);
-        }
-        if (ep.relu) {  // max(0, v) with 0 first: a NaN in v propagates, as in NumPy
-            v0 = _mm256_max_pd(zero, v0);
-            v1 = _mm256_max_pd(zero, v1);
-        }
-        _mm256_storeu_pd(c, v0);
-        _mm256_storeu_pd(c + 4, v1);
+    if (ep.relu) {  // max(0, v) with 0 first: a NaN in v propagates, as in NumPy
+        v0 = _mm256_max_pd(_mm256_setzero_pd(), v0);
+        v1 = _mm256_max_pd(_mm256_setzero_pd(), v1);
     }
+    _mm256_storeu_pd(c, v0);
+    _mm256_storeu_pd(c + 4, v1);
 }
 
 }  // namespace
 
 void dgemm_6x8_avx2(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
                      int64_t m, int64_t n, const Epilogue<double>& ep) {
-    __m256d acc[6][2];
-    for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
+    __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
         const __m256d b0 = _mm256_load_pd(Bp);
         const __m256d b1 = _mm256_load_pd(Bp + 4);
-        for (int i = 0; i < 6; ++i) {
-            const __m256d a = _mm256_broadcast_sd(Ap + i);
-            acc[i][0] = _mm256_fmadd_pd(a, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_pd(a, b1, acc[i][1]);
-        }
+        __m256d a = _mm256_broadcast_sd(Ap + 0);
+        c00 = _mm256_fmadd_pd(a, b0, c00);
+        c01 = _mm256_fmadd_pd(a, b1, c01);
+        a = _mm256_broadcast_sd(Ap + 1);
+        c10 = _mm256_fmadd_pd(a, b0, c10);
+        c11 = _mm256_fmadd_pd(a, b1, c11);
+        a = _mm256_broadcast_sd(Ap + 2);
+        c20 = _mm256_fmadd_pd(a, b0, c20);
+        c21 = _mm256_fmadd_pd(a, b1, c21);
+        a = _mm256_broadcast_sd(Ap + 3);
+        c30 = _mm256_fmadd_pd(a, b0, c30);
+        c31 = _mm256_fmadd_pd(a, b1, c31);
+        a = _mm256_broadcast_sd(Ap + 4);
+        c40 = _mm256_fmadd_pd(a, b0, c40);
+        c41 = _mm256_fmadd_pd(a, b1, c41);
+        a = _mm256_broadcast_sd(Ap + 5);
+        c50 = _mm256_fmadd_pd(a, b0, c50);
+        c51 = _mm256_fmadd_pd(a, b1, c51);
         Ap += 6;
         Bp += 8;
     }
 
     if (m == 6 && n == 8) {
-        store_tile(C, ldc, acc, ep, ep.bias);
+        store_row(C + 0 * ldc, c00, c01, ep, ep.bias);
+        store_row(C + 1 * ldc, c10, c11, ep, ep.bias);
+        store_row(C + 2 * ldc, c20, c21, ep, ep.bias);
+        store_row(C + 3 * ldc, c30, c31, ep, ep.bias);
+        store_row(C + 4 * ldc, c40, c41, ep, ep.bias);
+        store_row(C + 5 * ldc, c50, c51, ep, ep.bias);
         return;
     }
-    // Edge tile: run the same write-back on a full-size copy, then copy the valid m x n part.
-    alignas(32) double tile[6 * 8];
-    alignas(32) double bias[8];
+    // Edge tile: the same write-back on a full-size copy of the valid m x n part, copied back.
+    alignas(32) double tile[6 * 8] = {};
+    alignas(32) double bias[8] = {};
     for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) tile[i * 8 + j] = ep.beta != 0.0 ? C[i * ldc + j] : 0.0;
-    for (int64_t j = 0; j < 8; ++j) bias[j] = (ep.bias && j < n) ? ep.bias[j] : 0.0;
-    store_tile(tile, 8, acc, ep, ep.bias ? bias : nullptr);
+        for (int64_t j = 0; j < n; ++j) tile[i * 8 + j] = C[i * ldc + j];
+    for (int64_t j = 0; ep.bias && j < n; ++j) bias[j] = ep.bias[j];
+    const double* b = ep.bias ? bias : nullptr;
+    store_row(tile + 0 * 8, c00, c01, ep, b);
+    store_row(tile + 1 * 8, c10, c11, ep, b);
+    store_row(tile + 2 * 8, c20, c21, ep, b);
+    store_row(tile + 3 * 8, c30, c31, ep, b);
+    store_row(tile + 4 * 8, c40, c41, ep, b);
+    store_row(tile + 5 * 8, c50, c51, ep, b);
     for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) C[i * ldc + j] = tile[i * 8 + j];
 }
