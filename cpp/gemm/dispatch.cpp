@@ -18,7 +18,7 @@ namespace lamina {
 namespace {
 
 #ifdef LAMINA_HAVE_AVX2
-const Blocking<float> sgemm_avx2{"avx2", 6, 16, 168, 384, 4080, sgemm_6x16_avx2};
+Blocking<float> sgemm_avx2{"avx2", 6, 16, std::getenv("XMC") ? atoi(std::getenv("XMC")) : 168, std::getenv("XKC") ? atoi(std::getenv("XKC")) : 384, 4080, sgemm_6x16_avx2};
 const Blocking<double> dgemm_avx2{"avx2", 6, 8, 120, 256, 2040, dgemm_6x8_avx2};
 #endif
 const Blocking<float> sgemm_generic{"generic", 6, 8, 120, 256, 2048, sgemm_6x8_generic};

@@ -1,9 +1,11 @@
 // The GEMM engine: BLIS's five loops around a micro-kernel.
-//   jc: NC-wide column blocks of B and C     pc: KC-deep slices of the sum (packed Bp shared by all threads)
-//   ic: MC-tall row blocks of A and C         (packed Ap shared by all threads)
-//   jr, ir: NR x MR register tiles, split among threads.
-// Threads split only jr and ir (N and M), never pc (K): every element of C is summed in the same
-// order whatever the thread count, so results are bitwise identical for 1, 2 or N threads.
+//   jc: NC-wide column blocks of B and C      pc: KC-deep slices of the sum, packed into Bp
+//   ic: MC-tall row blocks of A and C, packed into Ap (sized for L2)
+//   jr, ir: NR x MR register tiles, one micro-kernel call each (a Bp micro-panel stays in L1)
+// Threads split C into bands along M or N (never K) and run the loops independently: every
+// element of C is summed in the same order whatever the thread count, so results are bitwise
+// identical for 1, 2 or N threads, and no thread ever waits on another mid-call (which matters on
+// shared, noisy machines where a descheduled thread would stall every barrier).
 // The epilogue (bias, activation) is applied by the write-back of the last pc slice.
 #include "gemm/gemm.h"
 
@@ -21,7 +23,7 @@ namespace lamina {
 namespace {
 
 // Below this many multiply-adds per extra thread, a GEMM stays single-threaded.
-constexpr double kMinWorkPerThread = 1 << 17;
+constexpr double kMinWorkPerThread = 1 << 21;  // ~40 us of one core's work
 
 // A grow-only, 64-byte aligned scratch buffer, one per calling thread, so the steady state of a
 // training loop allocates nothing and concurrent Python threads never share packing space.
@@ -85,25 +87,20 @@ struct Job {
     Activation act;
 };
 
-// Runs inside an OpenMP parallel region (or alone): the `omp for` loops below share out packing
-// and tiles; their implicit barriers order pack-before-use and use-before-repack.
+// The five loops on one thread, with that thread's own packing buffers.
 template <typename T>
-void blocked_loops(const Job<T>& job, const Blocking<T>& bl, T* Ap, T* Bp) {
+void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t KC, T* Ap, T* Bp) {
     const int64_t MR = bl.MR, NR = bl.NR;
     for (int64_t jc = 0; jc < job.N; jc += bl.NC) {
         const int64_t nc = std::min(bl.NC, job.N - jc);
-        const int64_t n_panels = ceil_div(nc, NR);
-        for (int64_t pc = 0; pc < job.K; pc += bl.KC) {
-            const int64_t kc = std::min(bl.KC, job.K - pc);
+        for (int64_t pc = 0; pc < job.K; pc += KC) {
+            const int64_t kc = std::min(KC, job.K - pc);
             const bool last = pc + kc == job.K;
+            for (int64_t j = 0; j < nc; j += NR)
+                pack_b_panel(Bp + j * kc, job.B + pc * job.rsb + (jc + j) * job.csb, job.rsb,
+                             job.csb, kc, std::min(NR, nc - j), bl.NR);
 
-#pragma omp for schedule(static)
-            for (int64_t jp = 0; jp < n_panels; ++jp) {
-                const int64_t j = jc + jp * NR;
-                pack_b_panel(Bp + jp * NR * kc, job.B + pc * job.rsb + j * job.csb, job.rsb, job.csb,
-                             kc, std::min(NR, job.N - j), bl.NR);
-            }
-
+            // beta applies once, on the first slice of the sum; bias and activation on the last.
             Epilogue<T> ep{job.alpha, pc == 0 ? job.beta : T(1), nullptr,
                            last && job.act == Activation::relu};
             const bool late_activation =
@@ -111,30 +108,59 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, T* Ap, T* Bp) {
 
             for (int64_t ic = 0; ic < job.M; ic += bl.MC) {
                 const int64_t mc = std::min(bl.MC, job.M - ic);
-                const int64_t m_panels = ceil_div(mc, MR);
+                for (int64_t i = 0; i < mc; i += MR)
+                    pack_a_panel(Ap + i * kc, job.A + (ic + i) * job.rsa + pc * job.csa, job.rsa,
+                                 job.csa, std::min(MR, mc - i), kc, bl.MR);
 
-#pragma omp for schedule(static)
-                for (int64_t ip = 0; ip < m_panels; ++ip) {
-                    const int64_t i = ic + ip * MR;
-                    pack_a_panel(Ap + ip * MR * kc, job.A + i * job.rsa + pc * job.csa, job.rsa,
-                                 job.csa, std::min(MR, job.M - i), kc, bl.MR);
-                }
-
-#pragma omp for collapse(2) schedule(static)
-                for (int64_t jp = 0; jp < n_panels; ++jp) {
-                    for (int64_t ip = 0; ip < m_panels; ++ip) {
-                        const int64_t i = ic + ip * MR, j = jc + jp * NR;
-                        const int64_t m = std::min(MR, job.M - i), n = std::min(NR, job.N - j);
-                        Epilogue<T> tile_ep = ep;
-                        tile_ep.bias = (last && job.bias) ? job.bias + j : nullptr;
-                        T* c = job.C + i * job.ldc + j;
-                        bl.kernel(kc, Ap + ip * MR * kc, Bp + jp * NR * kc, c, job.ldc, m, n, tile_ep);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t n = std::min(NR, nc - jr);
+                    ep.bias = (last && job.bias) ? job.bias + jc + jr : nullptr;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t m = std::min(MR, mc - ir);
+                        T* c = job.C + (ic + ir) * job.ldc + jc + jr;
+                        bl.kernel(kc, Ap + ir * kc, Bp + jr * kc, c, job.ldc, m, n, ep);
                         if (late_activation) apply_activation_tile(c, job.ldc, m, n, job.act);
                     }
                 }
             }
         }
     }
+}
+
+template <typename T>
+void run_on_this_thread(const Job<T>& job) {
+    const Blocking<T>& bl = active_blocking<T>();
+    // Equal slices of K (a multiple of 8, at most KC): K = 784 runs as 3 x 262, not 384+384+16,
+    // since every slice pays a full pass over the C block.
+    const int64_t kc = std::min(bl.KC, (ceil_div(job.K, ceil_div(job.K, bl.KC)) + 7) / 8 * 8);
+    const int64_t mc = std::min(bl.MC, ceil_div(job.M, bl.MR) * bl.MR);
+    const int64_t nc = std::min(bl.NC, ceil_div(job.N, bl.NR) * bl.NR);
+    T* Ap = static_cast<T*>(a_buffer.get(sizeof(T) * mc * kc));
+    T* Bp = static_cast<T*>(b_buffer.get(sizeof(T) * kc * nc));
+    blocked_loops(job, bl, kc, Ap, Bp);
+}
+
+// Part t of `parts` of C: a band of whole register tiles along its longer side (M or N).
+// Each thread packs its own A and B, in its own cache, and never waits for another.
+template <typename T>
+Job<T> part_of(const Job<T>& job, int t, int parts, int64_t MR, int64_t NR) {
+    Job<T> sub = job;
+    const int64_t m_tiles = ceil_div(job.M, MR), n_tiles = ceil_div(job.N, NR);
+    if (n_tiles >= m_tiles) {
+        const int64_t j0 = std::min(job.N, n_tiles * t / parts * NR);
+        const int64_t j1 = std::min(job.N, n_tiles * (t + 1) / parts * NR);
+        sub.N = j1 - j0;
+        sub.C += j0;
+        sub.B += j0 * job.csb;
+        if (sub.bias) sub.bias += j0;
+    } else {
+        const int64_t i0 = std::min(job.M, m_tiles * t / parts * MR);
+        const int64_t i1 = std::min(job.M, m_tiles * (t + 1) / parts * MR);
+        sub.M = i1 - i0;
+        sub.C += i0 * job.ldc;
+        sub.A += i0 * job.rsa;
+    }
+    return sub;
 }
 
 }  // namespace
@@ -148,17 +174,30 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
         epilogue_only(C, ldc, bias, M, N, beta, act);
         return;
     }
-    const Blocking<T>& bl = active_blocking<T>();
-    const int64_t kc = std::min(bl.KC, K);
-    const int64_t mc = std::min(bl.MC, ceil_div(M, bl.MR) * bl.MR);
-    const int64_t nc = std::min(bl.NC, ceil_div(N, bl.NR) * bl.NR);
-    T* Ap = static_cast<T*>(a_buffer.get(sizeof(T) * mc * kc));
-    T* Bp = static_cast<T*>(b_buffer.get(sizeof(T) * kc * nc));
-
     const Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act};
     const int threads = threads_for(double(M) * double(N) * double(K), kMinWorkPerThread);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    blocked_loops(job, bl, Ap, Bp);
+    if (threads == 1) {
+        run_on_this_thread(job);
+        return;
+    }
+    const Blocking<T>& bl = active_blocking<T>();
+    bool out_of_memory = false;  // an exception must not leave an OpenMP region
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef LAMINA_HAVE_OPENMP
+        const int t = omp_get_thread_num(), parts = omp_get_num_threads();
+#else
+        const int t = 0, parts = 1;
+#endif
+        const Job<T> sub = part_of(job, t, parts, bl.MR, bl.NR);
+        try {
+            if (sub.M > 0 && sub.N > 0) run_on_this_thread(sub);
+        } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+            out_of_memory = true;
+        }
+    }
+    if (out_of_memory) throw std::bad_alloc();
 }
 
 template void gemm<float>(float*, int64_t, const float*, int64_t, int64_t, const float*, int64_t,

@@ -40,6 +40,11 @@ inline void store_row(float* c, __m256 v0, __m256 v1, const Epilogue<float>& ep,
 
 void sgemm_6x16_avx2(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc,
                      int64_t m, int64_t n, const Epilogue<float>& ep) {
+    // Bring the C tile towards L1 while the k loop runs: its write-back would otherwise stall on it.
+    for (int64_t i = 0; i < m; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 15), _MM_HINT_T0);
+    }
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 
