@@ -1,0 +1,272 @@
+"""Optimizers: SGD (momentum, Nesterov, weight decay) and Adam, with PyTorch's update rules.
+
+Each `step()` calls one native in-place update per parameter (`ops.sgd_step`, `ops.adam_step`) on
+`p.data` with `p.grad`; state buffers are NumPy arrays the optimizer owns.
+"""
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import ops
+from .layers import Parameter, _numeric_array
+
+
+def _number(value, name, low=0.0, high=math.inf, high_open=False):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value) or not (low <= value <= high) or (high_open and value == high):
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"invalid {name}: {value} (must be in [{low}, {high}{bracket})")
+    return value
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+class Optimizer:
+    """Base class: holds the parameter list and the state buffers.
+
+    Subclasses define `_HYPER` (hyperparameter names, also their attribute names), `_BUFFERS`
+    (per-parameter state buffer names) and `step()`.
+    """
+
+    _HYPER = ()
+    _BUFFERS = ()
+
+    def __init__(self, params):
+        if isinstance(params, Parameter):
+            raise TypeError("params must be an iterable of Parameters, e.g. model.parameters()")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list (a lazy model "
+                             f"builds its parameters on its first call or from input_shape)")
+        seen = set()
+        for i, p in enumerate(params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params[{i}] is a {type(p).__name__}, not a lamina Parameter")
+            if id(p) in seen:
+                raise ValueError(f"params[{i}] appears more than once in the parameter list")
+            seen.add(id(p))
+        self.params = params
+        self._state = {name: [np.zeros_like(p.data) for p in params] for name in self._buffer_names()}
+
+    def _buffer_names(self):
+        return self._BUFFERS
+
+    def step(self):
+        raise NotImplementedError
+
+    def zero_grad(self):
+        """Set every parameter's gradient to zero, in place."""
+        for p in self.params:
+            p.grad.fill(0)
+
+    # --- state and config ----------------------------------------------------------------------
+    def _scalars(self):
+        return {name: getattr(self, name) for name in self._HYPER}
+
+    def state_dict(self):
+        """Hyperparameters and state as a flat dict of plain numbers and arrays (copies):
+        e.g. {"lr": 0.1, "momentum": 0.9, ..., "velocity.0": array, "velocity.1": array}."""
+        state = dict(self._scalars())
+        for name, buffers in self._state.items():
+            for i, buf in enumerate(buffers):
+                state[f"{name}.{i}"] = buf.copy()
+        return state
+
+    def load_state_dict(self, state):
+        """Restore `state_dict()` output; keys must match exactly and arrays must match the
+        parameters' shapes. Everything is checked before anything changes."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict expects a mapping, got {type(state).__name__}")
+        expected = list(self.state_dict().keys())
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in set(expected)]
+        if missing or unexpected:
+            raise KeyError(f"error loading {type(self).__name__} state: missing keys {missing}; "
+                           f"unexpected keys {unexpected}")
+        scalars = self._check_scalars({k: _plain(state[k], k) for k in self._scalars()})
+        buffers = {}
+        for name, bufs in self._state.items():
+            for i, buf in enumerate(bufs):
+                key = f"{name}.{i}"
+                arr = _numeric_array(state[key], f"optimizer state[{key!r}]", "value")
+                if arr.shape != buf.shape:
+                    raise ValueError(f"optimizer state[{key!r}] has shape {arr.shape}, "
+                                     f"parameter {i} has shape {buf.shape}")
+                buffers[key] = (buf, arr)
+        for name, value in scalars.items():
+            setattr(self, name, value)
+        for buf, arr in buffers.values():
+            np.copyto(buf, arr, casting="unsafe")
+
+    def _check_scalars(self, values):
+        raise NotImplementedError
+
+    def get_config(self):
+        """JSON-able {"class": name, **hyperparameters}; see `optimizer_from_config`."""
+        return {"class": type(self).__name__, **self._constructor_kwargs()}
+
+    def _constructor_kwargs(self):
+        return {name: getattr(self, name) for name in self._HYPER}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._constructor_kwargs().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _plain(value, key):
+    arr = np.asarray(value)
+    if arr.ndim != 0:
+        raise ValueError(f"optimizer state[{key!r}] must be a single number, got shape {arr.shape}")
+    return arr.item()
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay.
+
+    PyTorch's rule: g = grad + wd * p; v = momentum * v + g; g = g + momentum * v if nesterov
+    else v (when momentum > 0); p -= lr * g.
+
+    Args:
+        params (iterable of Parameter): usually `model.parameters()`.
+        lr (float): learning rate, >= 0.
+        momentum (float): momentum factor in [0, 1]. Default: 0.
+        weight_decay (float): L2 penalty, >= 0. Default: 0.
+        nesterov (bool): Nesterov momentum (needs momentum > 0). Default: False.
+
+    Example:
+        >>> model = Linear(3, 2)
+        >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> opt.step(); opt.zero_grad()
+    """
+
+    _HYPER = ("lr", "momentum", "weight_decay", "nesterov")
+
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
+        values = self._check_scalars({"lr": lr, "momentum": momentum,
+                                      "weight_decay": weight_decay, "nesterov": nesterov})
+        for name, value in values.items():
+            setattr(self, name, value)
+        super().__init__(params)
+
+    def _check_scalars(self, values):
+        out = {"lr": _number(values["lr"], "lr"),
+               "momentum": _number(values["momentum"], "momentum", high=1.0),
+               "weight_decay": _number(values["weight_decay"], "weight_decay"),
+               "nesterov": _check_bool(values["nesterov"], "nesterov")}
+        if out["nesterov"] and out["momentum"] == 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        if hasattr(self, "params") and (out["momentum"] == 0) != (self.momentum == 0):
+            # The velocity buffers exist only with momentum; switching would drop or invent them.
+            raise ValueError(f"cannot change momentum from {self.momentum} to {out['momentum']} "
+                             f"(velocity buffers exist only with momentum > 0)")
+        return out
+
+    def _buffer_names(self):
+        return ("velocity",) if self.momentum != 0 else ()
+
+    def step(self):
+        """Update every parameter in place from its gradient."""
+        velocity = self._state.get("velocity")
+        for i, p in enumerate(self.params):
+            ops.sgd_step(p.data, p.grad, None if velocity is None else velocity[i], lr=self.lr,
+                         momentum=self.momentum, weight_decay=self.weight_decay,
+                         nesterov=self.nesterov)
+
+
+class Adam(Optimizer):
+    r"""Adam with PyTorch's rule (L2 weight decay added to the gradient).
+
+    g = grad + wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), with t the step count (from 1).
+
+    Args:
+        params (iterable of Parameter): usually `model.parameters()`.
+        lr (float): learning rate, >= 0. Default: 1e-3.
+        betas (tuple of 2 floats): decay rates of the moment estimates, each in [0, 1).
+            Default: (0.9, 0.999).
+        eps (float): added to the denominator, >= 0. Default: 1e-8.
+        weight_decay (float): L2 penalty, >= 0. Default: 0.
+
+    Example:
+        >>> model = Linear(3, 2)
+        >>> opt = Adam(model.parameters(), lr=1e-3)
+        >>> opt.step(); opt.step_count
+        1
+    """
+
+    _HYPER = ("lr", "beta1", "beta2", "eps", "weight_decay", "step_count")
+    _BUFFERS = ("m", "v")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        values = self._check_scalars({"lr": lr, "beta1": betas[0], "beta2": betas[1], "eps": eps,
+                                      "weight_decay": weight_decay, "step_count": 0})
+        for name, value in values.items():
+            setattr(self, name, value)
+        super().__init__(params)
+
+    @property
+    def betas(self):
+        return (self.beta1, self.beta2)
+
+    def _check_scalars(self, values):
+        step = values["step_count"]
+        if isinstance(step, (bool, np.bool_)) or not float(step).is_integer() or step < 0:
+            raise ValueError(f"invalid step_count: {step!r} (must be a non-negative integer)")
+        return {"lr": _number(values["lr"], "lr"),
+                "beta1": _number(values["beta1"], "beta1", high=1.0, high_open=True),
+                "beta2": _number(values["beta2"], "beta2", high=1.0, high_open=True),
+                "eps": _number(values["eps"], "eps"),
+                "weight_decay": _number(values["weight_decay"], "weight_decay"),
+                "step_count": int(step)}
+
+    def step(self):
+        """Advance the step count and update every parameter in place from its gradient."""
+        self.step_count += 1
+        for p, m, v in zip(self.params, self._state["m"], self._state["v"]):
+            ops.adam_step(p.data, p.grad, m, v, step=self.step_count, lr=self.lr,
+                          beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                          weight_decay=self.weight_decay)
+
+    def _constructor_kwargs(self):
+        return {"lr": self.lr, "betas": [self.beta1, self.beta2], "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+_OPTIMIZER_CLASSES = {"SGD": SGD, "Adam": Adam}
+
+
+def optimizer_from_config(cfg, params):
+    """Build an optimizer over `params` from `get_config()` output (known classes only).
+
+    Example:
+        >>> opt = optimizer_from_config({"class": "SGD", "lr": 0.1}, Linear(3, 2).parameters())
+        >>> opt.lr
+        0.1
+    """
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"optimizer config must be a mapping, got {type(cfg).__name__}")
+    name = cfg.get("class")
+    if not isinstance(name, str) or name not in _OPTIMIZER_CLASSES:
+        raise ValueError(f"unknown optimizer {name!r}; known optimizers: {sorted(_OPTIMIZER_CLASSES)}")
+    cls = _OPTIMIZER_CLASSES[name]
+    allowed = {"SGD": ("lr", "momentum", "weight_decay", "nesterov"),
+               "Adam": ("lr", "betas", "eps", "weight_decay")}[name]
+    kwargs = {k: v for k, v in cfg.items() if k != "class"}
+    unknown = sorted(str(k) for k in kwargs if k not in allowed)
+    if unknown:
+        raise ValueError(f"unknown keys {unknown} in {name} config; allowed: {list(allowed)}")
+    if "lr" not in kwargs and name == "SGD":
+        raise ValueError("SGD config needs 'lr'")
+    return cls(params, **kwargs)
