@@ -114,8 +114,11 @@ def test_one_and_two_threads_give_identical_histories(digits):
     try:
         for threads in (1, 2):
             lm.set_num_threads(threads)
-            # Wide layers and large batches so the GEMMs are big enough to be split across threads.
-            model = _mlp(11, n_in=64, hidden=256, n_out=10, lr=0.02)
+            # Wide layers and large batches: the 256 x 512 x 512 GEMMs (67M multiply-adds) are far
+            # above the size at which the native code splits work across threads.
+            lm.manual_seed(11)
+            model = lm.Sequential(lm.Linear(64, 512), lm.ReLU(), lm.Linear(512, 512), lm.ReLU(), lm.Linear(512, 10))
+            model.compile(optimizer=lm.SGD(model.parameters(), lr=0.02, momentum=0.9), loss=lm.CrossEntropyLoss())
             history = model.fit(x_train, y_train, epochs=2, batch_size=256, validation_data=(x_test, y_test), verbose=0)
             results.append((model, history.history))
     finally:
