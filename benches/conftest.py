@@ -1,6 +1,7 @@
 """Fixtures shared by the lamina benchmarks: which library a case runs, how many threads every library
 may use, and a `measure` helper that times a call and records what the report needs (case, library,
 threads, flops). Also lets `pytest benches/` collect the bench_*.py files, which tests/ never sees."""
+import os
 import warnings
 from types import SimpleNamespace
 
@@ -23,6 +24,20 @@ def pytest_collect_file(file_path, parent):
             and not parent.session.isinitpath(file_path)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_collection_modifyitems(items):
+    # Run every library of one case and thread count back to back, so that their ratio is measured
+    # under the same machine conditions; pytest's own order would run all of lamina's cases first.
+    def case(item):
+        spec = getattr(item, "callspec", None)
+        params = spec.params if spec else {}
+        return (item.path, item.originalname,
+                tuple((k, repr(v)) for k, v in sorted(params.items()) if k != "lib"))
+    first = {}
+    for i, item in enumerate(items):
+        first.setdefault(case(item), i)
+    items.sort(key=lambda item: first[case(item)])  # stable: libraries keep their order in a case
 
 
 def _import(name):
@@ -95,6 +110,8 @@ def measure(lib, threads, benchmark):
     def run(fn, *, group, flops=None, rounds=None, **info):
         benchmark.group = group
         benchmark.extra_info.update(case=group, library=lib.name, threads=threads, flops=flops, **info)
+        # Other busy processes make 2-thread numbers meaningless on a small machine; keep the evidence.
+        benchmark.extra_info["load_average"] = os.getloadavg()[0]
         fn()
         if rounds is not None:
             return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)

@@ -1,19 +1,29 @@
 """Turn a pytest-benchmark JSON file (--benchmark-json) into Markdown tables, one per benchmark group,
 and a PNG plot of GFLOP/s against size for the square sgemm cases.
 
-Usage: python benches/report.py results.json [--markdown out.md] [--plot out.png]"""
+Usage: python benches/report.py results.json [more.json ...] [--markdown out.md] [--plot out.png]"""
 import argparse
 import json
 import sys
 from collections import defaultdict
 
 LIBRARY_ORDER = ["lamina", "lamina-python", "numpy", "torch", "keras"]
+GROUP_ORDER = ["sgemm", "dgemm", "dense forward", "dense backward", "train step", "predict"]
 
 
-def load_rows(path):
-    """One dict per benchmark: group, library, threads, median (s), flops (or None), size, dtype."""
-    with open(path) as f:
-        data = json.load(f)
+def load_rows(paths):
+    """One dict per benchmark, from every file: group, library, threads, median (s), flops (or None),
+    size, dtype, load average; and the first file's header (machine, date)."""
+    rows, data = [], None
+    for path in paths:
+        with open(path) as f:
+            file_data = json.load(f)
+        data = data or file_data
+        rows += _rows(file_data)
+    return data, rows
+
+
+def _rows(data):
     rows = []
     for bench in data["benchmarks"]:
         info = bench.get("extra_info", {})
@@ -25,8 +35,9 @@ def load_rows(path):
             "flops": info.get("flops"),
             "size": info.get("size"),
             "dtype": info.get("dtype"),
+            "load": info.get("load_average"),
         })
-    return data, rows
+    return rows
 
 
 def format_time(seconds):
@@ -40,6 +51,11 @@ def library_rank(name):
     return LIBRARY_ORDER.index(name) if name in LIBRARY_ORDER else len(LIBRARY_ORDER)
 
 
+def group_rank(name):
+    """GEMM first, then dense layers, then training; within a kind, the run's order (by size)."""
+    return next((i for i, prefix in enumerate(GROUP_ORDER) if name.startswith(prefix)), len(GROUP_ORDER))
+
+
 def group_table(rows):
     """Markdown lines for one group: every library at every thread count, with lamina's speed-up over
     each peer at the same thread count and each library's gain from 1 to 2 threads."""
@@ -47,7 +63,7 @@ def group_table(rows):
     lines = ["| threads | library | median | GFLOP/s | lamina speed-up | 2 threads / 1 |",
              "|---:|---|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["threads"] or 0, library_rank(r["library"]))):
-        gflops = f"{r['flops'] / r['median'] / 1e9:.1f}" if r["flops"] else ""
+        gflops = f"{r['flops'] / r['median'] / 1e9:.3g}" if r["flops"] else ""
         lamina = median.get(("lamina", r["threads"]))
         speedup = f"{r['median'] / lamina:.2f}×" if lamina and r["library"] != "lamina" else ""
         one = median.get((r["library"], 1))
@@ -62,9 +78,14 @@ def markdown(data, rows):
     for r in rows:  # dicts keep the run's order, which follows the parametrized sizes
         groups[r["group"]].append(r)
     cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
-    lines = [f"Medians from one run on {cpu}, {data.get('datetime', '')[:16]}. "
-             "lamina speed-up = peer median / lamina median at the same thread count.", ""]
-    for name, group_rows in groups.items():
+    lines = [f"Medians on {cpu}, run started {data.get('datetime', '')[:16]}. "
+             "lamina speed-up = peer median / lamina median at the same thread count."]
+    loads = [r["load"] for r in rows if r["load"] is not None]
+    if loads:
+        lines.append(f"Highest 1-minute load average when a case started: {max(loads):.1f} "
+                     "(this run's own threads count; more than that means other work shared the CPU).")
+    lines.append("")
+    for name, group_rows in sorted(groups.items(), key=lambda kv: group_rank(kv[0])):
         lines += [f"### {name}", ""] + group_table(group_rows) + [""]
     return "\n".join(lines)
 
@@ -105,18 +126,18 @@ def plot(rows, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", help="file written by pytest --benchmark-json")
+    parser.add_argument("json", nargs="+", help="file(s) written by pytest --benchmark-json")
     parser.add_argument("--markdown", metavar="OUT.md", help="also write the tables to this file")
     parser.add_argument("--plot", metavar="OUT.png", help="write the sgemm GFLOP/s plot to this file")
     args = parser.parse_args(argv)
     data, rows = load_rows(args.json)
     text = markdown(data, rows)
-    print(text)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text + "\n")
     if args.plot:
         plot(rows, args.plot)
+    print(text)
 
 
 if __name__ == "__main__":
