@@ -75,9 +75,13 @@ void same_shape(const py::array& a, const py::array& ref, const char* name, cons
                    " has shape " + shape_str(ref));
 }
 
+// Also aligned: kernels read whole elements through typed pointers, and an array carved out of a
+// byte buffer at an odd offset is C-contiguous but misaligned (undefined behaviour to read).
 void c_contiguous(const py::array& a, const char* name) {
     if (!(a.flags() & py::array::c_style))
         fail_value(std::string(name) + " must be C-contiguous (use np.ascontiguousarray)");
+    if (a.itemsize() > 0 && reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize())
+        fail_value(std::string(name) + " is not aligned to its element size (pass a copy)");
 }
 
 void writable(const py::array& a, const char* name) {
@@ -156,6 +160,7 @@ void py_gemm(py::object c_obj, py::array a, py::array b, py::object bias, double
     ndim_is(a, 2, "a");
     ndim_is(b, 2, "b");
     ndim_is(c, 2, "c");
+    float_kind(a, "a");  // first: the stride checks below divide by the element size
     same_dtype(b, a, "b", "a");
     same_dtype(c, a, "c", "a");
     const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
