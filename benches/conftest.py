@@ -2,6 +2,7 @@
 may use, and a `measure` helper that times a call and records what the report needs (case, library,
 threads, flops). Also lets `pytest benches/` collect the bench_*.py files, which tests/ never sees."""
 import os
+import time
 import warnings
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 THREADS = [1, 2]
+SETTLE_SECONDS = 0.3
 
 
 def pytest_configure(config):
@@ -98,22 +100,52 @@ def rng():
     return np.random.default_rng(0)
 
 
+def _cpu_busy():
+    """(wall clock, CPU seconds busy on the whole machine, CPU seconds of this process), or None
+    where /proc/stat does not exist."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait, in clock ticks
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    return time.monotonic(), (sum(fields) - idle) / ticks, own.user + own.system
+
+
+def _foreign_share(start):
+    """Share of the machine's CPU time that other processes used since `start` (0 to 1)."""
+    end = _cpu_busy()
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    other = (end[1] - start[1]) - (end[2] - start[2])
+    return max(0.0, other / ((end[0] - start[0]) * os.cpu_count()))
+
+
 @pytest.fixture
 def measure(lib, threads, benchmark):
-    # benchmark last: a skip while importing a library must come before the benchmark fixture exists,
-    # or pytest-benchmark warns that the fixture went unused (an error under this project's settings).
     """measure(fn, group=..., flops=..., rounds=None, **info) times fn() and returns its result.
 
     One untimed call first pays for first-use costs (packing buffers, thread pools, lazy builds).
     rounds=None lets pytest-benchmark calibrate; heavy cases pass a fixed, small number of rounds.
+    Records, beside the case, how much CPU other processes took meanwhile: on a small machine any
+    other busy process makes the numbers (the 2-thread ones above all) meaningless.
     """
+    # benchmark is requested last: a skip while importing a library must come before the benchmark
+    # fixture exists, or pytest-benchmark warns that it went unused (an error under strict settings).
     def run(fn, *, group, flops=None, rounds=None, **info):
         benchmark.group = group
         benchmark.extra_info.update(case=group, library=lib.name, threads=threads, flops=flops, **info)
-        # Other busy processes make 2-thread numbers meaningless on a small machine; keep the evidence.
-        benchmark.extra_info["load_average"] = os.getloadavg()[0]
+        # The previous case's thread pools spin for a while after their last call (OpenBLAS for about
+        # 0.1 s) and would take a core from this one; let them go to sleep first.
+        time.sleep(SETTLE_SECONDS)
         fn()
+        start = _cpu_busy()
         if rounds is not None:
-            return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
-        return benchmark(fn)
+            result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+        else:
+            result = benchmark(fn)
+        benchmark.extra_info["foreign_cpu"] = _foreign_share(start)
+        return result
     return run

@@ -8,12 +8,13 @@ import sys
 from collections import defaultdict
 
 LIBRARY_ORDER = ["lamina", "lamina-python", "numpy", "torch", "keras"]
+BUSY = 0.05  # other processes' share of the CPU above which a row is marked as disturbed
 GROUP_ORDER = ["sgemm", "dgemm", "dense forward", "dense backward", "train step", "predict"]
 
 
 def load_rows(paths):
     """One dict per benchmark, from every file: group, library, threads, median (s), flops (or None),
-    size, dtype, load average; and the first file's header (machine, date)."""
+    size, dtype, other processes' CPU share; and the first file's header (machine, date)."""
     rows, data = [], None
     for path in paths:
         with open(path) as f:
@@ -35,7 +36,7 @@ def _rows(data):
             "flops": info.get("flops"),
             "size": info.get("size"),
             "dtype": info.get("dtype"),
-            "load": info.get("load_average"),
+            "foreign": info.get("foreign_cpu"),
         })
     return rows
 
@@ -68,7 +69,8 @@ def group_table(rows):
         speedup = f"{r['median'] / lamina:.2f}×" if lamina and r["library"] != "lamina" else ""
         one = median.get((r["library"], 1))
         scaling = f"{one / r['median']:.2f}×" if r["threads"] == 2 and one else ""
-        lines.append(f"| {r['threads']} | {r['library']} | {format_time(r['median'])} | {gflops} "
+        mark = "*" if (r["foreign"] or 0) > BUSY else ""
+        lines.append(f"| {r['threads']} | {r['library']} | {format_time(r['median'])}{mark} | {gflops} "
                      f"| {speedup} | {scaling} |")
     return lines
 
@@ -80,10 +82,9 @@ def markdown(data, rows):
     cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
     lines = [f"Medians on {cpu}, run started {data.get('datetime', '')[:16]}. "
              "lamina speed-up = peer median / lamina median at the same thread count."]
-    loads = [r["load"] for r in rows if r["load"] is not None]
-    if loads:
-        lines.append(f"Highest 1-minute load average when a case started: {max(loads):.1f} "
-                     "(this run's own threads count; more than that means other work shared the CPU).")
+    if any((r["foreign"] or 0) > BUSY for r in rows):
+        lines.append(f"Rows marked * ran while other processes used more than {BUSY:.0%} of the "
+                     "machine's CPU: rerun them on an idle machine before trusting them.")
     lines.append("")
     for name, group_rows in sorted(groups.items(), key=lambda kv: group_rank(kv[0])):
         lines += [f"### {name}", ""] + group_table(group_rows) + [""]
