@@ -7,6 +7,8 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <memory>
+#include <type_traits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "losses.h"
 #include "optim.h"
 #include "parallel.h"
+#include "plan.h"
 
 namespace py = pybind11;
 using namespace lamina;
@@ -343,7 +346,8 @@ py::array py_activation_backward(py::array dy, py::array y, const std::string& k
 // ---- losses ----------------------------------------------------------------------------------
 
 // Integer labels (rows,) as int64 in [0, cols), or target probabilities with the logits' shape.
-py::tuple py_cross_entropy(py::array logits, py::array target) {
+// `on_probabilities`: the input is a softmax output (Keras's from_logits=False), not logits.
+py::tuple cross_entropy_impl(py::array logits, py::array target, bool on_probabilities) {
     float_kind(logits, "logits");
     ndim_is(logits, 2, "logits");
     c_contiguous(logits, "logits");
@@ -371,11 +375,23 @@ py::tuple py_cross_entropy(py::array logits, py::array target) {
         double loss;
         {
             py::gil_scoped_release release;
-            loss = labels ? cross_entropy_labels<T>(dzp, zp, ptr<int64_t>(target), rows, cols)
-                          : cross_entropy_probs<T>(dzp, zp, ptr<T>(target), rows, cols);
+            if (on_probabilities)
+                loss = labels ? probability_cross_entropy_labels<T>(dzp, zp, ptr<int64_t>(target), rows, cols)
+                              : probability_cross_entropy_probs<T>(dzp, zp, ptr<T>(target), rows, cols);
+            else
+                loss = labels ? cross_entropy_labels<T>(dzp, zp, ptr<int64_t>(target), rows, cols)
+                              : cross_entropy_probs<T>(dzp, zp, ptr<T>(target), rows, cols);
         }
         return py::make_tuple(loss, dz);
     });
+}
+
+py::tuple py_cross_entropy(py::array logits, py::array target) {
+    return cross_entropy_impl(logits, target, false);
+}
+
+py::tuple py_probability_cross_entropy(py::array probs, py::array target) {
+    return cross_entropy_impl(probs, target, true);
 }
 
 template <typename Kernel>
@@ -403,6 +419,12 @@ py::tuple elementwise_loss(py::array pred, py::array target, const char* pred_na
 py::tuple py_binary_cross_entropy(py::array logits, py::array target) {
     return elementwise_loss(logits, target, "logits", [](auto* g, auto* z, auto* t, int64_t n) {
         return binary_cross_entropy(g, z, t, n);
+    });
+}
+
+py::tuple py_probability_binary_cross_entropy(py::array probs, py::array target) {
+    return elementwise_loss(probs, target, "probs", [](auto* g, auto* p, auto* t, int64_t n) {
+        return probability_binary_cross_entropy(g, p, t, n);
     });
 }
 
@@ -485,6 +507,182 @@ void py_adam_step(py::object param_obj, py::array grad, py::object m_obj, py::ob
     });
 }
 
+// ---- execution plan (a compiled Sequential) ----------------------------------------------------
+
+// Owns a Plan<float> or Plan<double> and references to every array it points into, so that NumPy
+// cannot free them while the plan lives.
+class PyPlan {
+  public:
+    // layers: list of (W, b or None, dW, db or None, [state arrays], activation, softmax).
+    PyPlan(py::list layers, const std::string& loss, const std::string& optimizer) {
+        if (layers.size() == 0) fail_value("a plan needs at least one layer");
+        const py::array W0 = inplace_array(layers[0].cast<py::tuple>()[0], "weight");
+        f32_ = float_kind(W0, "weight") == Kind::f32;
+        loss_ = parse_loss(loss);
+        if (optimizer == "sgd") optimizer_ = OptimizerKind::sgd;
+        else if (optimizer == "adam") optimizer_ = OptimizerKind::adam;
+        else fail_value("unknown optimizer '" + optimizer + "'");
+        if (f32_) build<float>(layers, W0); else build<double>(layers, W0);
+    }
+
+    py::tuple train_step(py::array x, py::array target, double lr, double momentum,
+                         double weight_decay, bool nesterov, double beta1, double beta2, double eps,
+                         int64_t step, bool want_output) {
+        return f32_ ? train_step_as<float>(*f_, x, target, {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, step}, want_output)
+                    : train_step_as<double>(*d_, x, target, {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, step}, want_output);
+    }
+
+    py::array predict(py::array x) { return f32_ ? predict_as<float>(*f_, x) : predict_as<double>(*d_, x); }
+
+  private:
+    static LossKind parse_loss(const std::string& s) {
+        if (s == "cross_entropy") return LossKind::cross_entropy;
+        if (s == "binary_cross_entropy") return LossKind::binary_cross_entropy;
+        if (s == "mse") return LossKind::mse;
+        if (s == "probability_cross_entropy") return LossKind::probability_cross_entropy;
+        if (s == "probability_binary_cross_entropy") return LossKind::probability_binary_cross_entropy;
+        fail_value("unknown loss '" + s + "'");
+    }
+
+    py::array keep(py::array a, const py::array& dtype_of, const char* name) {
+        same_dtype(a, dtype_of, name, "weight");
+        c_contiguous(a, name);
+        writable(a, name);
+        keep_alive_.push_back(a);
+        return a;
+    }
+
+    template <typename T>
+    void build(py::list layers, const py::array& W0) {
+        std::vector<PlanLayer<T>> out;
+        const size_t n_state = optimizer_ == OptimizerKind::sgd ? 2 : 4;
+        for (size_t i = 0; i < layers.size(); ++i) {
+            py::tuple t = layers[i].cast<py::tuple>();
+            if (t.size() != 7) fail_value("plan layer must be (W, b, dW, db, state, activation, softmax)");
+            PlanLayer<T> l{};
+            py::array W = keep(inplace_array(t[0], "weight"), W0, "weight");
+            ndim_is(W, 2, "weight");
+            l.out = W.shape(0);
+            l.in = W.shape(1);
+            if (!out.empty() && out.back().out != l.in)
+                fail_value("plan layer " + std::to_string(i) + " takes " + std::to_string(l.in) +
+                           " features but the layer before gives " + std::to_string(out.back().out));
+            py::array dW = keep(inplace_array(t[2], "weight grad"), W0, "weight grad");
+            same_shape(dW, W, "weight grad", "weight");
+            l.W = mut<T>(W);
+            l.dW = mut<T>(dW);
+            const bool has_bias = !t[1].is_none();
+            if (has_bias) {
+                py::array b = keep(inplace_array(t[1], "bias"), W0, "bias");
+                py::array db = keep(inplace_array(t[3], "bias grad"), W0, "bias grad");
+                ndim_is(b, 1, "bias");
+                dim_is(b, 0, l.out, "bias", "out_features");
+                same_shape(db, b, "bias grad", "bias");
+                l.b = mut<T>(b);
+                l.db = mut<T>(db);
+            }
+            py::list state = t[4].cast<py::list>();
+            // SGD: [v_W, v_b] (empty without momentum); Adam: [m_W, m_b, v_W, v_b]; None for no bias.
+            if (state.size() != 0 && state.size() != n_state)
+                fail_value("plan layer " + std::to_string(i) + " has " + std::to_string(state.size()) +
+                           " optimizer state arrays, expected " + std::to_string(n_state));
+            for (size_t k = 0; k < state.size(); ++k) {
+                if (state[k].is_none()) continue;
+                py::array a = keep(inplace_array(state[k], "optimizer state"), W0, "optimizer state");
+                same_shape(a, k % 2 == 0 ? W : py::array(py::array::ensure(t[1])), "optimizer state",
+                           k % 2 == 0 ? "weight" : "bias");
+                l.state[k] = mut<T>(a);
+            }
+            if (optimizer_ == OptimizerKind::adam && state.size() != 4)
+                fail_value("Adam needs m and v state arrays");
+            l.act = parse_activation(t[5]);
+            l.softmax = t[6].cast<bool>();
+            out.push_back(l);
+        }
+        auto plan = std::make_unique<Plan<T>>(std::move(out), loss_, optimizer_);
+        if constexpr (std::is_same_v<T, float>) f_ = std::move(plan); else d_ = std::move(plan);
+    }
+
+    template <typename T>
+    void check_input(Plan<T>& plan, const py::array& x) {
+        if (!x.dtype().is(py::dtype::of<T>()))
+            fail_type("input has dtype " + std::string(py::str(x.dtype())) + ", the model's is " +
+                      std::string(py::str(py::dtype::of<T>())));
+        ndim_is(x, 2, "input");
+        dim_is(x, 1, plan.in_features(), "input", "in_features of the first layer");
+        c_contiguous(x, "input");
+    }
+
+    template <typename T>
+    py::tuple train_step_as(Plan<T>& plan, const py::array& x, const py::array& target,
+                            const Hyper& hyper, bool want_output) {
+        check_input(plan, x);
+        const int64_t batch = x.shape(0), classes = plan.out_features();
+        if (batch == 0) fail_value("a training step needs at least one sample");
+        const bool labels = target.dtype().is(py::dtype::of<int64_t>());
+        const bool by_class = loss_ == LossKind::cross_entropy || loss_ == LossKind::probability_cross_entropy;
+        c_contiguous(target, "target");
+        if (labels) {
+            if (!by_class) fail_type("integer labels need a cross-entropy loss");
+            ndim_is(target, 1, "labels");
+            dim_is(target, 0, batch, "labels", "batch size of the input");
+            const int64_t* lp = ptr<int64_t>(target);
+            for (int64_t r = 0; r < batch; ++r)
+                if (lp[r] < 0 || lp[r] >= classes)
+                    fail_value("labels[" + std::to_string(r) + "] = " + std::to_string(lp[r]) +
+                               " is out of range for " + std::to_string(classes) + " classes");
+        } else {
+            if (!target.dtype().is(py::dtype::of<T>())) fail_type("target must have the model's dtype");
+            ndim_is(target, 2, "target");
+            dim_is(target, 0, batch, "target", "batch size of the input");
+            dim_is(target, 1, classes, "target", "out_features of the last layer");
+        }
+        py::object out = py::none();
+        T* yp = nullptr;
+        if (want_output) {
+            auto y = empty<T>({batch, classes});
+            yp = y.mutable_data();
+            out = y;
+        }
+        const T* xp = ptr<T>(x);
+        const int64_t* lp = labels ? ptr<int64_t>(target) : nullptr;
+        const T* tp = labels ? nullptr : ptr<T>(target);
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = plan.train_step(yp, xp, lp, tp, batch, hyper);
+        }
+        return py::make_tuple(loss, out);
+    }
+
+    template <typename T>
+    py::array predict_as(Plan<T>& plan, const py::array& x) {
+        check_input(plan, x);
+        const int64_t batch = x.shape(0);
+        if (batch == 0) fail_value("predict: x must hold at least one sample, got shape " + shape_str(x));
+        // Same contract as the Python predict: a NaN or Inf input is an error, not a NaN output.
+        const T* xv = ptr<T>(x);
+        for (int64_t i = 0; i < x.size(); ++i)
+            if (!std::isfinite(xv[i]))
+                fail_value("predict: x contains NaN or Inf (first at flat index " + std::to_string(i) + ")");
+        auto y = empty<T>({batch, plan.out_features()});
+        T* yp = y.mutable_data();
+        const T* xp = ptr<T>(x);
+        {
+            py::gil_scoped_release release;
+            plan.predict(yp, xp, batch);
+        }
+        return y;
+    }
+
+    bool f32_ = true;
+    LossKind loss_ = LossKind::mse;
+    OptimizerKind optimizer_ = OptimizerKind::sgd;
+    std::unique_ptr<Plan<float>> f_;
+    std::unique_ptr<Plan<double>> d_;
+    std::vector<py::object> keep_alive_;
+};
+
 // ---- build and threads -----------------------------------------------------------------------
 
 py::dict build_info() {
@@ -530,11 +728,22 @@ PYBIND11_MODULE(_native, m) {
     m.def("cross_entropy", &py_cross_entropy, py::arg("logits"), py::arg("target"));
     m.def("binary_cross_entropy", &py_binary_cross_entropy, py::arg("logits"), py::arg("target"));
     m.def("mse", &py_mse, py::arg("pred"), py::arg("target"));
+    m.def("probability_cross_entropy", &py_probability_cross_entropy, py::arg("probs"),
+          py::arg("target"));
+    m.def("probability_binary_cross_entropy", &py_probability_binary_cross_entropy,
+          py::arg("probs"), py::arg("target"));
     m.def("sgd_step", &py_sgd_step, py::arg("param"), py::arg("grad"), py::arg("velocity"),
           py::arg("lr"), py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"));
     m.def("adam_step", &py_adam_step, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
           py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
           py::arg("weight_decay"));
+    py::class_<PyPlan>(m, "Plan")
+        .def(py::init<py::list, const std::string&, const std::string&>(), py::arg("layers"),
+             py::arg("loss"), py::arg("optimizer"))
+        .def("train_step", &PyPlan::train_step, py::arg("x"), py::arg("target"), py::arg("lr"),
+             py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"),
+             py::arg("beta2"), py::arg("eps"), py::arg("step"), py::arg("want_output"))
+        .def("predict", &PyPlan::predict, py::arg("x"));
     m.def("set_num_threads", [](int n) {
         if (n < 1) fail_value("number of threads must be >= 1, got " + std::to_string(n));
         set_num_threads(n);

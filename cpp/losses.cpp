@@ -108,11 +108,58 @@ double mse(T* dp, const T* p, const T* t, int64_t n) {
     return sum / double(n);
 }
 
+namespace {
+double clip_probability(double p) {
+    return std::min(std::max(p, kProbabilityEps), 1.0 - kProbabilityEps);
+}
+}  // namespace
+
+template <typename T>
+double probability_cross_entropy_labels(T* dp, const T* p, const int64_t* label, int64_t rows,
+                                        int64_t cols) {
+    if (rows == 0) return 0.0;
+    double loss = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < cols; ++j) dp[r * cols + j] = T(0);
+        const double pc = clip_probability(double(p[r * cols + label[r]]));
+        dp[r * cols + label[r]] = T(-1.0 / (pc * double(rows)));
+        loss -= std::log(pc);
+    }
+    return loss / double(rows);
+}
+
+template <typename T>
+double probability_cross_entropy_probs(T* dp, const T* p, const T* t, int64_t rows, int64_t cols) {
+    if (rows == 0) return 0.0;
+    double loss = 0.0;
+    for (int64_t i = 0; i < rows * cols; ++i) {
+        const double pc = clip_probability(double(p[i])), ti = double(t[i]);
+        dp[i] = T(-ti / (pc * double(rows)));
+        loss -= ti * std::log(pc);
+    }
+    return loss / double(rows);
+}
+
+template <typename T>
+double probability_binary_cross_entropy(T* dp, const T* p, const T* t, int64_t n) {
+    if (n == 0) return 0.0;
+    double loss = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double pc = clip_probability(double(p[i])), ti = double(t[i]);
+        dp[i] = T((pc - ti) / (double(n) * pc * (1.0 - pc)));
+        loss -= ti * std::log(pc) + (1.0 - ti) * std::log1p(-pc);
+    }
+    return loss / double(n);
+}
+
 #define LAMINA_INSTANTIATE(T)                                                                \
     template double cross_entropy_labels<T>(T*, const T*, const int64_t*, int64_t, int64_t); \
     template double cross_entropy_probs<T>(T*, const T*, const T*, int64_t, int64_t);        \
     template double binary_cross_entropy<T>(T*, const T*, const T*, int64_t);                \
-    template double mse<T>(T*, const T*, const T*, int64_t);
+    template double mse<T>(T*, const T*, const T*, int64_t);                                 \
+    template double probability_cross_entropy_labels<T>(T*, const T*, const int64_t*, int64_t, int64_t); \
+    template double probability_cross_entropy_probs<T>(T*, const T*, const T*, int64_t, int64_t); \
+    template double probability_binary_cross_entropy<T>(T*, const T*, const T*, int64_t);
 LAMINA_INSTANTIATE(float)
 LAMINA_INSTANTIATE(double)
 #undef LAMINA_INSTANTIATE

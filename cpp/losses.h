@@ -28,4 +28,20 @@ double binary_cross_entropy(T* dz, const T* z, const T* t, int64_t n);  // all (
 template <typename T>
 double mse(T* dp, const T* p, const T* t, int64_t n);  // all (n,)
 
+// Losses on probabilities (a softmax or sigmoid output), as Keras computes them with
+// from_logits=False: p is clipped to [kProbabilityEps, 1 - kProbabilityEps] in double first.
+constexpr double kProbabilityEps = 1e-7;
+
+// loss = -mean_r sum_c t_rc log p_rc; dp = -t / (p * rows). Labels stand for one-hot rows.
+template <typename T>
+double probability_cross_entropy_labels(T* dp, const T* p, const int64_t* label, int64_t rows,
+                                        int64_t cols);  // dp, p are (rows, cols); label (rows,)
+template <typename T>
+double probability_cross_entropy_probs(T* dp, const T* p, const T* t, int64_t rows,
+                                       int64_t cols);  // all (rows, cols)
+
+// loss = -mean [t log p + (1 - t) log(1 - p)]; dp = (p - t) / (n p (1 - p)).
+template <typename T>
+double probability_binary_cross_entropy(T* dp, const T* p, const T* t, int64_t n);  // all (n,)
+
 }  // namespace lamina

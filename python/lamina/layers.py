@@ -64,6 +64,9 @@ def _numeric_array(x, who, what="input"):
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{_who(who)}: {what} dtype {arr.dtype} is not supported "
                         f"(use float32, float64 or an integer type)")
+    if not arr.dtype.isnative:
+        # '>f8' is float64 in another byte order, not "some other dtype" to cast to float32.
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
@@ -123,8 +126,8 @@ class Parameter:
     backward passes accumulate into it in place, so optimizers may hold on to both arrays.
 
     Args:
-        data (numpy.ndarray): float32 or float64 values; used as is when C-contiguous and writeable,
-            otherwise copied.
+        data (numpy.ndarray): float32 or float64 values (either byte order); used as is when
+            C-contiguous, aligned, writeable and in native byte order, otherwise copied.
 
     Example:
         >>> p = Parameter(np.ones((2, 3), dtype=np.float32))
@@ -134,11 +137,22 @@ class Parameter:
 
     __slots__ = ("data", "grad")
 
+    # Counts every rebinding of any Parameter's `data` or `grad`. Compiled native plans point at
+    # the arrays themselves, so they rebuild when this changes (in-place updates need nothing).
+    rebinds = 0
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        Parameter.rebinds += 1
+
     def __init__(self, data):
         arr = np.asarray(data)
+        if arr.dtype.kind == "f" and not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         if arr.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"Parameter data must be float32 or float64, got {arr.dtype}")
-        self.data = np.require(arr, requirements=["C", "W"])
+        # The kernels update data in place through typed pointers: it must be aligned too.
+        self.data = np.require(arr, requirements=["C", "A", "W"])
         self.grad = np.zeros_like(self.data)
 
     @property

@@ -40,6 +40,8 @@ __all__ = [
     "cross_entropy",
     "binary_cross_entropy",
     "mse",
+    "probability_cross_entropy",
+    "probability_binary_cross_entropy",
     "sgd_step",
     "adam_step",
 ]
@@ -271,16 +273,20 @@ def cross_entropy(logits, target):
     z = _float(op, "logits", logits)
     check_ndim(op, "logits", z, 2, "(batch, classes)")
     check_nonempty(op, "logits", z)
+    return _native.cross_entropy(z, _class_target(op, target, z))
+
+
+def _class_target(op, target, z):
+    """Integer labels (B,) as int64, or probability rows (B, C) in z's dtype, checked."""
     batch, classes = z.shape
     t = as_array(op, "target", target)
     if t.ndim == 1:
         check_labels(op, t, batch, classes)
-        t = np.ascontiguousarray(t, dtype=np.int64)
-    else:
-        check_shape(op, "target", t, (batch, classes), "(integer labels (B,) or probability rows (B, C))")
-        t = np.ascontiguousarray(t, dtype=z.dtype)
-        check_unit_interval(op, t)
-    return _native.cross_entropy(z, t)
+        return np.ascontiguousarray(t, dtype=np.int64)
+    check_shape(op, "target", t, (batch, classes), "(integer labels (B,) or probability rows (B, C))")
+    t = np.ascontiguousarray(t, dtype=z.dtype)
+    check_unit_interval(op, t)
+    return t
 
 
 def binary_cross_entropy(logits, target):
@@ -308,6 +314,35 @@ def mse(pred, target):
     check_shape(op, "target", t, p.shape, "(the shape of pred)")
     check_nonempty(op, "pred", p)
     return _native.mse(p, t)
+
+
+def probability_cross_entropy(probs, target):
+    r"""Cross-entropy of probabilities (a softmax output), as Keras's ``from_logits=False``:
+    :math:`p` clipped to :math:`[10^{-7}, 1 - 10^{-7}]`, :math:`\ell = -\frac{1}{B}\sum t \log p`,
+    gradient :math:`-t / (B p)` with respect to the probabilities.
+
+    Returns (loss, dprobs).
+    """
+    op = "probability_cross_entropy"
+    p = _float(op, "probs", probs)
+    check_ndim(op, "probs", p, 2, "(batch, classes)")
+    check_nonempty(op, "probs", p)
+    return _native.probability_cross_entropy(p, _class_target(op, target, p))
+
+
+def probability_binary_cross_entropy(probs, target):
+    r"""Binary cross-entropy of probabilities (a sigmoid output), as Keras's ``from_logits=False``:
+    :math:`p` clipped to :math:`[10^{-7}, 1 - 10^{-7}]`, gradient :math:`(p - t) / (n p (1 - p))`.
+
+    Returns (loss, dprobs).
+    """
+    op = "probability_binary_cross_entropy"
+    p = _float(op, "probs", probs)
+    t = np.ascontiguousarray(as_array(op, "target", target), dtype=p.dtype)
+    check_shape(op, "target", t, p.shape, "(the shape of probs)")
+    check_nonempty(op, "probs", p)
+    check_unit_interval(op, t)
+    return _native.probability_binary_cross_entropy(p, t)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ __all__ = [
     "cross_entropy",
     "binary_cross_entropy",
     "mse",
+    "probability_cross_entropy",
+    "probability_binary_cross_entropy",
     "sgd_step",
     "adam_step",
 ]
@@ -553,6 +555,70 @@ def mse(pred, target):
     check_nonempty(op, "pred", p)
     diff = p - t
     return float(np.sum(diff * diff) / p.size), 2.0 * diff / p.size
+
+
+PROBABILITY_EPS = 1e-7  # Keras's clip of probabilities before the log
+
+
+def probability_cross_entropy(probs, target):
+    r"""Mean cross-entropy of probabilities (a softmax output) and its gradient, as Keras computes
+    ``categorical_crossentropy(from_logits=False)``.
+
+    .. math::
+        \ell = -\frac{1}{B} \sum_{i,c} t_{ic} \log \hat p_{ic}, \qquad
+        \frac{\partial \ell}{\partial p} = -\frac{t}{B \hat p}, \qquad
+        \hat p = \mathrm{clip}(p, 10^{-7}, 1 - 10^{-7})
+
+    Args:
+        probs: probabilities, rows summing to 1.
+        target: integer labels in [0, C) or probability rows.
+
+    Shape:
+        - probs: :math:`(B, C)`, B >= 1; target: :math:`(B,)` or :math:`(B, C)`
+        - Output: (loss: float, dprobs :math:`(B, C)` float64)
+
+    Example::
+
+        >>> round(probability_cross_entropy(np.full((1, 4), 0.25), np.array([2]))[0], 6)
+        1.386294
+    """
+    op = "probability_cross_entropy"
+    p = _as_f64(op, "probs", probs)
+    check_ndim(op, "probs", p, 2, "(batch, classes)")
+    check_nonempty(op, "probs", p)
+    batch, classes = p.shape
+    t = _cross_entropy_target(op, target, batch, classes)
+    p = np.clip(p, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS)
+    return float(-np.sum(t * np.log(p)) / batch), -t / (p * batch)
+
+
+def probability_binary_cross_entropy(probs, target):
+    r"""Mean binary cross-entropy of probabilities (a sigmoid output) and its gradient, as Keras's
+    ``binary_crossentropy(from_logits=False)``.
+
+    .. math::
+        \ell = -\frac{1}{n} \sum_j [t_j \log \hat p_j + (1 - t_j) \log(1 - \hat p_j)], \qquad
+        \frac{\partial \ell}{\partial p} = \frac{\hat p - t}{n \hat p (1 - \hat p)}
+
+    Shape:
+        - probs, target: any shape, equal; n = number of elements
+        - Output: (loss: float, dprobs float64 of the same shape)
+
+    Example::
+
+        >>> round(probability_binary_cross_entropy(np.full(2, 0.5), np.ones(2))[0], 6)
+        0.693147
+    """
+    op = "probability_binary_cross_entropy"
+    p = _as_f64(op, "probs", probs)
+    t = _as_f64(op, "target", target)
+    check_shape(op, "target", t, p.shape, "(the shape of probs)")
+    check_nonempty(op, "probs", p)
+    check_unit_interval(op, t)
+    p = np.clip(p, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS)
+    n = p.size
+    loss = -np.sum(t * np.log(p) + (1.0 - t) * np.log1p(-p)) / n
+    return float(loss), (p - t) / (n * p * (1.0 - p))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import _random, losses, optim
+from . import _plan, _random, losses, ops, optim
 
 __all__ = [
     "Callback",
@@ -36,8 +36,6 @@ _CROSS_ENTROPY_NAMES = ("cross_entropy", "crossentropy", "sparse_categorical_cro
 _BINARY_NAMES = ("binary_crossentropy", "binary_cross_entropy", "bce")
 _MSE_NAMES = ("mse", "mean_squared_error")
 
-# Keras clips probabilities to [eps, 1 - eps] before taking logs.
-_PROB_EPS = 1e-7
 
 
 # ---------------------------------------------------------------------------------------------
@@ -47,16 +45,15 @@ _PROB_EPS = 1e-7
 class _CrossEntropyOnProbabilities:
     r"""Keras's ``(sparse_)categorical_crossentropy`` on a softmax output (``from_logits=False``).
 
-    :math:`\ell = -\frac{1}{B} \sum_i \sum_c t_{ic} \log p_{ic}`, :math:`\partial \ell / \partial p = -t / (B p)`;
-    through the softmax's backward this is :math:`(p - t) / B`, the usual logits gradient.
+    :math:`\ell = -\frac{1}{B} \sum_i \sum_c t_{ic} \log p_{ic}`, :math:`\partial \ell / \partial p = -t / (B p)`
+    (``ops.probability_cross_entropy``, p clipped as Keras does); through the softmax's backward
+    this is :math:`(p - t) / B`, the usual logits gradient.
     """
 
     def __call__(self, pred, target):
-        p = np.clip(np.asarray(pred, dtype=np.float64), _PROB_EPS, 1.0 - _PROB_EPS)
-        t = _onehot(target, p.shape, "cross-entropy")
-        batch = p.shape[0]
-        self._grad = (-t / (p * batch)).astype(pred.dtype)
-        return float(-np.sum(t * np.log(p)) / batch)
+        t = _onehot(target, np.shape(pred), "cross-entropy")
+        loss, self._grad = ops.probability_cross_entropy(pred, t)
+        return loss
 
     def backward(self):
         return self._grad
@@ -69,20 +66,14 @@ class _BinaryCrossEntropyOnProbabilities:
     r"""Keras's ``binary_crossentropy`` on a sigmoid output (``from_logits=False``).
 
     :math:`\ell = -\frac{1}{n} \sum_j [t_j \log p_j + (1 - t_j) \log (1 - p_j)]`,
-    :math:`\partial \ell / \partial p = (p - t) / (n p (1 - p))`.
+    :math:`\partial \ell / \partial p = (p - t) / (n p (1 - p))` (``ops.probability_binary_cross_entropy``).
     """
 
     def __call__(self, pred, target):
-        p = np.clip(np.asarray(pred, dtype=np.float64), _PROB_EPS, 1.0 - _PROB_EPS)
-        t = np.asarray(target, dtype=np.float64)
-        if t.size != p.size or t.shape[:1] != p.shape[:1]:
-            raise ValueError(f"binary cross-entropy: target shape {t.shape} does not match prediction shape {p.shape}")
-        if not ((t >= 0) & (t <= 1)).all():
-            raise ValueError("binary cross-entropy: targets must lie in [0, 1]")
-        t = t.reshape(p.shape)
-        n = p.size
-        self._grad = ((p - t) / (n * p * (1.0 - p))).astype(pred.dtype)
-        return float(-np.sum(t * np.log(p) + (1.0 - t) * np.log1p(-p)) / n)
+        p = np.asarray(pred)
+        t = np.asarray(target, dtype=p.dtype).reshape(p.shape)
+        loss, self._grad = ops.probability_binary_cross_entropy(p, t)
+        return loss
 
     def backward(self):
         return self._grad
@@ -92,6 +83,7 @@ class _BinaryCrossEntropyOnProbabilities:
 
 
 def _onehot(target, shape, what):
+    """Class labels as int64 (float labels must be whole numbers), or probability rows as given."""
     t = np.asarray(target)
     if t.ndim == 1 and t.dtype.kind == "f" and np.array_equal(t, np.round(t)):
         t = t.astype(np.int64)
@@ -100,12 +92,10 @@ def _onehot(target, shape, what):
             raise TypeError(f"{what}: 1-D targets are class labels and must be integers, got dtype {t.dtype}")
         if t.shape[0] != shape[0] or ((t < 0) | (t >= shape[1])).any():
             raise ValueError(f"{what}: labels of shape {t.shape} must be one per row of {shape} and in [0, {shape[1]})")
-        onehot = np.zeros(shape)
-        onehot[np.arange(shape[0]), t] = 1.0
-        return onehot
+        return t
     if t.shape != shape:
         raise ValueError(f"{what}: target shape {t.shape} does not match prediction shape {shape}")
-    return t.astype(np.float64)
+    return t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,6 +310,9 @@ def train_step(model, xb, yb, *, return_output=False):
         >>> loss = model.train_step(x[:32], y[:32])
     """
     state = _compiled(model, "train_step")
+    plan = _plan.cached(model, state.loss, state.optimizer) if state.optimizer is not None else None
+    if plan is not None:
+        return plan.train_step(xb, yb, return_output)
     model.zero_grad()
     out = model(xb)
     loss = state.loss(out, yb)
@@ -421,6 +414,10 @@ def predict(model, x, batch_size=None):
 
         >>> probs = model.predict(x_test, batch_size=256)
     """
+    state = getattr(model, "_compiled", None)
+    plan = _plan.cached(model, state.loss, state.optimizer) if state is not None else _plan.cached(model)
+    if plan is not None and batch_size is None and type(x) is np.ndarray:
+        return plan.predict(x)  # checks dtype, shape and finiteness natively
     x = _as_inputs(model, x, "predict")
     _check_batch_size(batch_size, "predict", allow_none=True)
     starts, step = _batches(len(x), batch_size)

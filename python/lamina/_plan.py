@@ -1,0 +1,180 @@
+"""Lowering a Sequential to a native execution plan: one C++ call per training step or prediction.
+
+`lower` maps the layer list onto dense steps (a Linear or Dense, with the activation that follows it
+fused), the loss and the optimizer onto their native kinds, and hands the C++ plan the parameters'
+own arrays and the optimizer's state buffers (no copies: `parameters()` stays the single source of
+truth). Anything without a native form (another layer type, two activations in a row, a custom
+loss or optimizer) makes `lower` return None and the caller keeps the layer-by-layer Python path,
+which computes the same numbers with the same kernels.
+"""
+
+import numpy as np
+
+from . import _native, losses, optim
+from .layers import Dense, Linear, Parameter, ReLU, Sigmoid, Softmax, Tanh, _as_batch
+
+_ACTIVATION_MODULES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax"}
+
+
+# Tests switch this off to compare the fused path with the layer-by-layer one.
+enabled = True
+
+
+def cached(model, loss=None, optimizer=None):
+    """The model's plan for this loss and optimizer, built once and reused until something it
+    depends on changes (see `plan_key`); None when the model has no native form."""
+    if not enabled:
+        return None
+    key = plan_key(model, loss, optimizer)
+    cache = getattr(model, "_native_plan", None)
+    if cache is None or cache[0] != key:
+        cache = (key, lower(model, loss, optimizer))
+        model._native_plan = cache
+    return cache[1]
+
+
+def plan_key(model, loss, optimizer):
+    """What a plan depends on; a plan is reused while this stays equal."""
+    momentum_on = getattr(optimizer, "momentum", 0) != 0
+    return (Parameter.rebinds, tuple(model), id(loss), id(optimizer), momentum_on)
+
+
+def _dense_steps(model):
+    """[(layer, activation or None, softmax)] or None if the model has no native form."""
+    steps = []
+    for layer in model:
+        if isinstance(layer, (Linear, Dense)):
+            if not layer.built or getattr(layer, "bias", None) is not None and layer.bias.data.ndim != 1:
+                return None
+            act = getattr(layer, "_act", None)
+            steps.append([layer, None if act == "softmax" else act, act == "softmax"])
+        elif type(layer) in _ACTIVATION_MODULES and steps and steps[-1][1] is None and not steps[-1][2]:
+            kind = _ACTIVATION_MODULES[type(layer)]
+            if kind == "softmax":
+                if getattr(layer, "dim", -1) not in (-1, 1):
+                    return None
+                steps[-1][2] = True
+            else:
+                steps[-1][1] = kind
+        else:
+            return None
+    return steps or None
+
+
+def _loss_kind(loss, steps):
+    from .training import _BinaryCrossEntropyOnProbabilities, _CrossEntropyOnProbabilities
+
+    last_act, last_softmax = steps[-1][1], steps[-1][2]
+    if loss is None:
+        return "mse"  # a prediction-only plan never evaluates it
+    if type(loss) is losses.CrossEntropyLoss:
+        return "cross_entropy"
+    if type(loss) is losses.BCEWithLogitsLoss:
+        return "binary_cross_entropy"
+    if type(loss) is losses.MSELoss:
+        return "mse"
+    if type(loss) is _CrossEntropyOnProbabilities and last_softmax:
+        return "probability_cross_entropy"
+    if type(loss) is _BinaryCrossEntropyOnProbabilities and last_act == "sigmoid":
+        return "probability_binary_cross_entropy"
+    return None
+
+
+def lower(model, loss=None, optimizer=None):
+    """A `NativePlan` for the model (with its loss and optimizer, for training), or None."""
+    steps = _dense_steps(model)
+    if steps is None:
+        return None
+    kind = _loss_kind(loss, steps)
+    if kind is None:
+        return None
+    params = [p for layer, _, _ in steps for p in layer.parameters()]
+    dtypes = {p.data.dtype for p in params}
+    if len(dtypes) != 1:
+        return None
+    if optimizer is None:
+        opt_name, buffers = "sgd", {}
+    elif type(optimizer) is optim.SGD:
+        opt_name, buffers = "sgd", optimizer._state
+    elif type(optimizer) is optim.Adam:
+        opt_name, buffers = "adam", optimizer._state
+    else:
+        return None
+    if optimizer is not None and [id(p) for p in optimizer.params] != [id(p) for p in params]:
+        return None  # the optimizer does not update exactly this model's parameters, in order
+
+    index = {id(p): i for i, p in enumerate(params)}
+    native_layers = []
+    for layer, act, softmax in steps:
+        W, b = layer.weight, layer.bias
+        state = []
+        for name in ("velocity",) if opt_name == "sgd" else ("m", "v"):
+            if name in buffers:
+                state += [buffers[name][index[id(W)]], None if b is None else buffers[name][index[id(b)]]]
+        native_layers.append((W.data, None if b is None else b.data, W.grad, None if b is None else b.grad,
+                              state, act, softmax))
+    try:
+        native = _native.Plan(native_layers, kind, opt_name)
+    except (TypeError, ValueError):
+        return None  # e.g. an array that is not C-contiguous: the Python path handles it
+    return NativePlan(native, kind, optimizer, next(iter(dtypes)), steps[0][0], steps[-1][0])
+
+
+class NativePlan:
+    """A compiled model: `train_step` and `predict` each run as one native call."""
+
+    def __init__(self, native, loss_kind, optimizer, dtype, first_layer, last_layer):
+        self._native = native
+        self._by_class = loss_kind in ("cross_entropy", "probability_cross_entropy")
+        self._unit_targets = loss_kind != "mse"  # probabilities or 0/1 targets must lie in [0, 1]
+        self._optimizer = optimizer
+        self._dtype = dtype
+        self._first = first_layer
+        self._in = first_layer.weight.data.shape[1]
+        self._out = last_layer.weight.data.shape[0]
+
+    def _input(self, x):
+        if type(x) is np.ndarray and x.dtype == self._dtype and x.ndim == 2 and x.flags.c_contiguous:
+            return x
+        return _as_batch(x, self._dtype, self._first, self._in)
+
+    def _target(self, y, batch):
+        """Targets as the native loss takes them, checked as the Python losses check them."""
+        if type(y) is np.ndarray and self._by_class and y.dtype == np.int64 and y.ndim == 1:
+            return y  # class labels: the native call checks their count and range
+        t = np.asarray(y)
+        if t.dtype.kind not in "iufb":
+            raise TypeError(f"train_step: targets must be numbers, got dtype {t.dtype}")
+        if self._by_class and t.ndim == 1:
+            if t.dtype.kind == "f" and not np.array_equal(t, np.round(t)):
+                raise ValueError("train_step: class labels must be integers")
+            return np.ascontiguousarray(t, dtype=np.int64)
+        if t.ndim == 1 and self._out == 1:
+            t = t.reshape(-1, 1)
+        t = np.ascontiguousarray(t, dtype=self._dtype)
+        if t.shape != (batch, self._out):
+            raise ValueError(f"train_step: targets of shape {t.shape} do not match the output shape "
+                             f"{(batch, self._out)}")
+        if self._unit_targets and not ((t >= 0) & (t <= 1)).all():
+            raise ValueError("train_step: targets of this loss must lie in [0, 1]")
+        return t
+
+    def train_step(self, xb, yb, return_output=False):
+        """Forward, loss, backward and optimizer update in one native call; returns the loss
+        (and the output before the update, with return_output=True)."""
+        x = self._input(xb)
+        t = self._target(yb, x.shape[0])
+        opt = self._optimizer
+        if type(opt) is optim.Adam:
+            step = opt.step_count + 1
+            loss, out = self._native.train_step(x, t, opt.lr, 0.0, opt.weight_decay, False, opt.beta1,
+                                                opt.beta2, opt.eps, step, return_output)
+            opt.step_count = step
+        else:
+            loss, out = self._native.train_step(x, t, opt.lr, opt.momentum, opt.weight_decay,
+                                                opt.nesterov, 0.0, 0.0, 0.0, 1, return_output)
+        return (loss, out) if return_output else loss
+
+    def predict(self, x):
+        """The model's output for x, in one native call."""
+        return self._native.predict(self._input(x))

@@ -1,0 +1,215 @@
+"""The native execution plan (one C++ call per training step) against the layer-by-layer Python path.
+
+Both run the same kernels in the same order, so for the same thread count they must agree bitwise:
+losses, outputs, every parameter and every optimizer buffer, step after step.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import lamina as lm
+from lamina import _plan
+
+
+def keras_softmax(dtype):
+    return lm.Sequential([
+        lm.Dense(6, input_shape=(8,), activation="relu", dtype=dtype),
+        lm.Dense(6, activation="relu", dtype=dtype),
+        lm.Dense(4, activation="softmax", dtype=dtype),
+    ])
+
+
+def torch_style(dtype):
+    layers = [lm.Linear(20, 30, dtype=dtype), lm.ReLU()]
+    for _ in range(3):
+        layers += [lm.Linear(30, 30, dtype=dtype), lm.Tanh()]
+    return lm.Sequential(*layers, lm.Linear(30, 5, dtype=dtype))
+
+
+def sigmoid_net(dtype):
+    return lm.Sequential(lm.Linear(7, 9, dtype=dtype), lm.Sigmoid(), lm.Linear(9, 3, dtype=dtype),
+                         lm.Sigmoid())
+
+
+def no_bias_regression(dtype):
+    return lm.Sequential(lm.Linear(5, 16, bias=False, dtype=dtype), lm.ReLU(), lm.Linear(16, 1, dtype=dtype))
+
+
+# (model factory, loss, target kind, input width, output width)
+CASES = {
+    "keras softmax + named cross-entropy": (keras_softmax, "sparse_categorical_crossentropy", "labels", 8, 4),
+    "keras softmax + one-hot cross-entropy": (keras_softmax, "categorical_crossentropy", "onehot", 8, 4),
+    "torch style + CrossEntropyLoss": (torch_style, lm.CrossEntropyLoss, "labels", 20, 5),
+    "sigmoid outputs + named binary cross-entropy": (sigmoid_net, "binary_crossentropy", "binary", 7, 3),
+    "logits + BCEWithLogitsLoss": (torch_style, lm.BCEWithLogitsLoss, "binary", 20, 5),
+    "regression without bias + MSELoss": (no_bias_regression, lm.MSELoss, "regression", 5, 1),
+}
+
+OPTIMIZERS = {
+    "sgd": lambda params: lm.SGD(params, lr=0.05),
+    "sgd momentum nesterov decay": lambda params: lm.SGD(params, lr=0.05, momentum=0.9, nesterov=True,
+                                                          weight_decay=1e-3),
+    "adam": lambda params: lm.Adam(params, lr=0.01, weight_decay=1e-4),
+}
+
+
+def make(case, optimizer, dtype, seed=0):
+    factory, loss, _, _, _ = CASES[case]
+    lm.manual_seed(seed)
+    model = factory(dtype)
+    model.compile(optimizer=OPTIMIZERS[optimizer](model.parameters()),
+                  loss=loss if isinstance(loss, str) else loss())
+    return model
+
+
+def batch(case, n, dtype, rng):
+    _, _, kind, n_in, n_out = CASES[case]
+    x = rng.standard_normal((n, n_in)).astype(dtype)
+    if kind == "labels":
+        y = rng.integers(0, n_out, n)
+    elif kind == "onehot":
+        y = np.eye(n_out, dtype=dtype)[rng.integers(0, n_out, n)]
+    elif kind == "binary":
+        y = (rng.random((n, n_out)) < 0.5).astype(dtype)
+    else:
+        y = rng.standard_normal((n, n_out)).astype(dtype)
+    return x, y
+
+
+@pytest.fixture
+def layer_by_layer(monkeypatch):
+    """Runs the body with the fused path switched off."""
+    def run(fn):
+        monkeypatch.setattr(_plan, "enabled", False)
+        try:
+            return fn()
+        finally:
+            monkeypatch.setattr(_plan, "enabled", True)
+    return run
+
+
+def assert_same_state(fused, python, where):
+    for (name, p), (_, q) in zip(fused.named_parameters(), python.named_parameters()):
+        assert np.array_equal(p.data, q.data), f"{where}: parameter {name} differs (max {np.abs(p.data - q.data).max()})"
+    a, b = fused.optimizer.state_dict(), python.optimizer.state_dict()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), f"{where}: optimizer state {key} differs"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fused_train_step_equals_layer_by_layer_bitwise(case, optimizer, dtype, threads, layer_by_layer):
+    fused, python = make(case, optimizer, dtype), make(case, optimizer, dtype)
+    assert _plan.cached(fused, fused.loss, fused.optimizer) is not None, f"{case}: no native plan"
+    rng = np.random.default_rng(1)
+    for step, n in enumerate([32, 32, 7, 1, 32]):  # batch size changes resize the workspace
+        x, y = batch(case, n, dtype, rng)
+        loss_f, out_f = lm.training.train_step(fused, x, y, return_output=True)
+        loss_p, out_p = layer_by_layer(lambda: lm.training.train_step(python, x, y, return_output=True))
+        assert loss_f == loss_p, f"{case} step {step}: loss {loss_f!r} != {loss_p!r}"
+        assert np.array_equal(out_f, out_p), f"{case} step {step}: outputs differ"
+        assert_same_state(fused, python, f"{case} step {step}")
+    x, _ = batch(case, 9, dtype, rng)
+    assert np.array_equal(fused.predict(x), layer_by_layer(lambda: python.predict(x)))
+
+
+def test_fit_uses_the_fused_path_and_matches_layer_by_layer(layer_by_layer):
+    case = "keras softmax + named cross-entropy"
+    rng = np.random.default_rng(2)
+    x, y = batch(case, 200, np.float32, rng)
+    fused, python = make(case, "sgd momentum nesterov decay", np.float32), make(case, "sgd momentum nesterov decay", np.float32)
+    calls = []
+    original = _plan.NativePlan.train_step
+    _plan.NativePlan.train_step = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    try:
+        h1 = fused.fit(x, y, epochs=3, batch_size=32, verbose=0, seed=5)
+    finally:
+        _plan.NativePlan.train_step = original
+    h2 = layer_by_layer(lambda: python.fit(x, y, epochs=3, batch_size=32, verbose=0, seed=5))
+    assert len(calls) == 3 * 7, "fit did not run its steps through the native plan"
+    assert h1.history == h2.history
+    assert_same_state(fused, python, "after fit")
+
+
+def test_plan_follows_parameter_rebinding_and_in_place_loads():
+    model = make("torch style + CrossEntropyLoss", "sgd", np.float32)
+    x = np.random.default_rng(3).standard_normal((4, 20)).astype(np.float32)
+    before = model.predict(x)
+    # load_state_dict copies into the existing arrays: the plan sees the new values.
+    state = {k: v * 0 for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    assert np.array_equal(model.predict(x), np.zeros_like(before))
+    # Rebinding an array makes the plan rebuild on the new one.
+    model[0].bias.data = np.ones_like(model[0].bias.data)
+    model[-1].bias.data = np.full_like(model[-1].bias.data, 2.0)
+    assert np.array_equal(model.predict(x), np.full_like(before, 2.0))
+
+
+def test_learning_rate_changes_between_steps_are_honoured(layer_by_layer):
+    case = "torch style + CrossEntropyLoss"
+    fused, python = make(case, "adam", np.float32), make(case, "adam", np.float32)
+    rng = np.random.default_rng(4)
+    for lr in (0.1, 0.01, 0.0):
+        fused.optimizer.lr = python.optimizer.lr = lr
+        x, y = batch(case, 16, np.float32, rng)
+        fused.train_step(x, y)
+        layer_by_layer(lambda: python.train_step(x, y))
+        assert_same_state(fused, python, f"lr={lr}")
+
+
+def test_bad_targets_raise_and_leave_the_model_untouched():
+    model = make("keras softmax + named cross-entropy", "adam", np.float32)
+    x = np.ones((3, 8), np.float32)
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="out of range"):
+        model.train_step(x, np.array([0, 4, 1]))
+    with pytest.raises(ValueError):
+        model.train_step(x, np.array([0, 1]))
+    with pytest.raises(ValueError):
+        model.train_step(np.ones((3, 7), np.float32), np.array([0, 1, 2]))
+    assert model.optimizer.step_count == 0
+    for p, b in zip(model.parameters(), before):
+        assert np.array_equal(p.data, b)
+
+
+def test_predict_rejects_non_finite_input_like_the_python_path():
+    model = make("torch style + CrossEntropyLoss", "sgd", np.float32)
+    x = np.ones((2, 20), np.float32)
+    x[1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(x)
+
+
+def test_unsupported_models_fall_back_to_python():
+    class Custom(lm.CrossEntropyLoss):
+        pass
+
+    lm.manual_seed(0)
+    model = lm.Sequential(lm.Linear(4, 3), lm.ReLU(), lm.ReLU(), lm.Linear(3, 2))
+    model.compile(optimizer=lm.SGD(model.parameters(), lr=0.1), loss=lm.CrossEntropyLoss())
+    assert _plan.lower(model, model.loss, model.optimizer) is None  # two activations in a row
+    other = lm.Sequential(lm.Linear(4, 2))
+    other.compile(optimizer=lm.SGD(other.parameters(), lr=0.1), loss=Custom())
+    assert _plan.lower(other, other.loss, other.optimizer) is None  # unknown loss class
+    loss = other.train_step(np.ones((2, 4), np.float32), np.array([0, 1]))
+    assert np.isfinite(loss)
+
+
+def test_steady_state_allocates_no_python_memory():
+    model = make("keras softmax + named cross-entropy", "sgd momentum nesterov decay", np.float32)
+    rng = np.random.default_rng(6)
+    x, y = batch("keras softmax + named cross-entropy", 32, np.float32, rng)
+    model.train_step(x, y)
+    tracemalloc.start()
+    try:
+        model.train_step(x, y)
+        first, _ = tracemalloc.get_traced_memory()
+        for _ in range(1000):
+            model.train_step(x, y)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - first < 4096, f"Python-visible memory grew by {after - first} bytes over 1000 steps"
