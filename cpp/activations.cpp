@@ -9,82 +9,87 @@
 namespace lamina {
 
 namespace {
-constexpr double kMinElementsPerThread = 1 << 15;
-}
+constexpr double kMinWorkPerThread = 1 << 15;  // element operations
+constexpr double kExpCost = 8;                 // an exp or tanh, in element operations
+}  // namespace
 
 template <typename T>
 void relu_forward(T* y, const T* x, int64_t n) {
-    const int threads = threads_for(double(n), kMinElementsPerThread);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];  // NaN propagates
+    parallel_for(n, 1, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];  // NaN propagates
+    });
 }
 
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* y, int64_t n) {
-    const int threads = threads_for(double(n), kMinElementsPerThread);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+    parallel_for(n, 1, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+    });
 }
 
 template <typename T>
 void sigmoid_forward(T* y, const T* x, int64_t n) {
-    const int threads = threads_for(double(n) * 8, kMinElementsPerThread);
-#pragma omp parallel for num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_scalar(x[i]);
+    parallel_for(n, kExpCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) y[i] = sigmoid_scalar(x[i]);
+    });
 }
 
 template <typename T>
 void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n) {
-    const int threads = threads_for(double(n), kMinElementsPerThread);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+    parallel_for(n, 1, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+    });
 }
 
 template <typename T>
 void tanh_forward(T* y, const T* x, int64_t n) {
-    const int threads = threads_for(double(n) * 8, kMinElementsPerThread);
-#pragma omp parallel for num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+    parallel_for(n, kExpCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) y[i] = std::tanh(x[i]);
+    });
 }
 
 template <typename T>
 void tanh_backward(T* dx, const T* dy, const T* y, int64_t n) {
-    const int threads = threads_for(double(n), kMinElementsPerThread);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+    parallel_for(n, 1, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+    });
 }
 
 template <typename T>
 void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols) {
     if (cols == 0) return;
-    const int threads = threads_for(double(rows) * double(cols) * 8, kMinElementsPerThread);
-#pragma omp parallel for num_threads(threads) if (threads > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-        const T* xr = x + r * cols;
-        T* yr = y + r * cols;
-        T max = xr[0];
-        for (int64_t j = 1; j < cols; ++j) max = std::max(max, xr[j]);
-        T sum = T(0);
-        for (int64_t j = 0; j < cols; ++j) {
-            yr[j] = std::exp(xr[j] - max);
-            sum += yr[j];
+    parallel_for(rows, double(cols) * kExpCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            const T* xr = x + r * cols;
+            T* yr = y + r * cols;
+            T max = xr[0];
+            for (int64_t j = 1; j < cols; ++j) max = std::max(max, xr[j]);
+            T sum = T(0);
+            for (int64_t j = 0; j < cols; ++j) {
+                yr[j] = std::exp(xr[j] - max);
+                sum += yr[j];
+            }
+            const T inv = T(1) / sum;
+            for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
         }
-        const T inv = T(1) / sum;
-        for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
-    }
+    });
 }
 
 template <typename T>
 void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols) {
-    const int threads = threads_for(double(rows) * double(cols), kMinElementsPerThread);
-#pragma omp parallel for num_threads(threads) if (threads > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-        const T* dyr = dy + r * cols;
-        const T* yr = y + r * cols;
-        T dot = T(0);
-        for (int64_t j = 0; j < cols; ++j) dot += dyr[j] * yr[j];
-        for (int64_t j = 0; j < cols; ++j) dx[r * cols + j] = yr[j] * (dyr[j] - dot);
-    }
+    parallel_for(rows, double(cols), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            const T* dyr = dy + r * cols;
+            const T* yr = y + r * cols;
+            T dot = T(0);
+            for (int64_t j = 0; j < cols; ++j) dot += dyr[j] * yr[j];
+            for (int64_t j = 0; j < cols; ++j) dx[r * cols + j] = yr[j] * (dyr[j] - dot);
+        }
+    });
 }
 
 #define LAMINA_INSTANTIATE(T)                                                 \

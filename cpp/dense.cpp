@@ -15,21 +15,13 @@ void dense_forward(T* y, const T* x, const T* W, const T* b, int64_t M, int64_t 
 
 template <typename T>
 void column_sums(T* db, const T* dy, int64_t M, int64_t N) {
-    const int threads = threads_for(double(M) * double(N), 1 << 16);
     // Split columns, never rows: each db[j] is summed over i = 0..M-1 in order.
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-#ifdef LAMINA_HAVE_OPENMP
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int64_t t = 0, nt = 1;
-#endif
-        const int64_t j0 = N * t / nt, j1 = N * (t + 1) / nt;
+    parallel_for(N, double(M), 1 << 16, [&](int64_t j0, int64_t j1) {
         for (int64_t i = 0; i < M; ++i) {
             const T* row = dy + i * N;
             for (int64_t j = j0; j < j1; ++j) db[j] += row[j];
         }
-    }
+    });
 }
 
 template <typename T>

@@ -15,9 +15,17 @@ namespace {
 
 constexpr double kMinWorkPerThread = 1 << 15;
 
-double ordered_sum(const std::vector<double>& terms) {
+// Per-row (or per-element) loss terms, filled in parallel and summed in order afterwards. One
+// grow-only buffer per calling thread, so a training loop's steady state allocates nothing.
+double* loss_terms(int64_t n) {
+    thread_local std::vector<double> terms;
+    if (int64_t(terms.size()) < n) terms.resize(n);
+    return terms.data();
+}
+
+double ordered_sum(const double* terms, int64_t n) {
     double s = 0.0;
-    for (double t : terms) s += t;
+    for (int64_t i = 0; i < n; ++i) s += terms[i];
     return s;
 }
 
@@ -41,56 +49,56 @@ double softmax_row(T* dz_r, const T* z_r, int64_t cols) {
 template <typename T>
 double cross_entropy_labels(T* dz, const T* z, const int64_t* label, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
-    std::vector<double> row_loss(rows);
+    double* row_loss = loss_terms(rows);
     const T scale = T(1.0 / double(rows));
-    const int threads = threads_for(double(rows) * double(cols) * 8, kMinWorkPerThread);
-#pragma omp parallel for num_threads(threads) if (threads > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-        T* dz_r = dz + r * cols;
-        const double lse = softmax_row(dz_r, z + r * cols, cols);
-        row_loss[r] = lse - double(z[r * cols + label[r]]);
-        dz_r[label[r]] -= T(1);
-        for (int64_t j = 0; j < cols; ++j) dz_r[j] *= scale;
-    }
-    return ordered_sum(row_loss) / double(rows);
+    parallel_for(rows, double(cols) * 8, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            T* dz_r = dz + r * cols;
+            const double lse = softmax_row(dz_r, z + r * cols, cols);
+            row_loss[r] = lse - double(z[r * cols + label[r]]);
+            dz_r[label[r]] -= T(1);
+            for (int64_t j = 0; j < cols; ++j) dz_r[j] *= scale;
+        }
+    });
+    return ordered_sum(row_loss, rows) / double(rows);
 }
 
 template <typename T>
 double cross_entropy_probs(T* dz, const T* z, const T* t, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
-    std::vector<double> row_loss(rows);
+    double* row_loss = loss_terms(rows);
     const T scale = T(1.0 / double(rows));
-    const int threads = threads_for(double(rows) * double(cols) * 8, kMinWorkPerThread);
-#pragma omp parallel for num_threads(threads) if (threads > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-        T* dz_r = dz + r * cols;
-        const T* z_r = z + r * cols;
-        const T* t_r = t + r * cols;
-        const double lse = softmax_row(dz_r, z_r, cols);
-        double loss = 0.0, mass = 0.0;
-        for (int64_t j = 0; j < cols; ++j) {
-            loss += double(t_r[j]) * (lse - double(z_r[j]));
-            mass += double(t_r[j]);
+    parallel_for(rows, double(cols) * 8, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            T* dz_r = dz + r * cols;
+            const T* z_r = z + r * cols;
+            const T* t_r = t + r * cols;
+            const double lse = softmax_row(dz_r, z_r, cols);
+            double loss = 0.0, mass = 0.0;
+            for (int64_t j = 0; j < cols; ++j) {
+                loss += double(t_r[j]) * (lse - double(z_r[j]));
+                mass += double(t_r[j]);
+            }
+            row_loss[r] = loss;
+            for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;
         }
-        row_loss[r] = loss;
-        for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;
-    }
-    return ordered_sum(row_loss) / double(rows);
+    });
+    return ordered_sum(row_loss, rows) / double(rows);
 }
 
 template <typename T>
 double binary_cross_entropy(T* dz, const T* z, const T* t, int64_t n) {
     if (n == 0) return 0.0;
-    std::vector<double> terms(n);
+    double* terms = loss_terms(n);
     const T scale = T(1.0 / double(n));
-    const int threads = threads_for(double(n) * 8, kMinWorkPerThread);
-#pragma omp parallel for num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) {
-        const double zi = z[i], ti = t[i];
-        terms[i] = std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
-        dz[i] = (sigmoid_scalar(z[i]) - t[i]) * scale;
-    }
-    return ordered_sum(terms) / double(n);
+    parallel_for(n, 8, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+            const double zi = z[i], ti = t[i];
+            terms[i] = std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
+            dz[i] = (sigmoid_scalar(z[i]) - t[i]) * scale;
+        }
+    });
+    return ordered_sum(terms, n) / double(n);
 }
 
 template <typename T>
@@ -102,9 +110,10 @@ double mse(T* dp, const T* p, const T* t, int64_t n) {
         sum += d * d;
     }
     const T scale = T(2.0 / double(n));
-    const int threads = threads_for(double(n), kMinWorkPerThread);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) dp[i] = (p[i] - t[i]) * scale;
+    parallel_for(n, 1, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) dp[i] = (p[i] - t[i]) * scale;
+    });
     return sum / double(n);
 }
 

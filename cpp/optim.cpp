@@ -16,17 +16,18 @@ void sgd_step(T* param, T* velocity, const T* grad, int64_t n, double lr, double
               double weight_decay, bool nesterov) {
     const T lr_ = T(lr), mu = T(momentum), wd = T(weight_decay);
     const bool use_momentum = momentum != 0.0 && velocity;
-    const int threads = threads_for(double(n), kMinElementsPerThread);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) {
-        T g = grad[i];
-        if (weight_decay != 0.0) g += wd * param[i];
-        if (use_momentum) {
-            velocity[i] = mu * velocity[i] + g;
-            g = nesterov ? g + mu * velocity[i] : velocity[i];
+    parallel_for(n, 1, kMinElementsPerThread, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) {
+            T g = grad[i];
+            if (weight_decay != 0.0) g += wd * param[i];
+            if (use_momentum) {
+                velocity[i] = mu * velocity[i] + g;
+                g = nesterov ? g + mu * velocity[i] : velocity[i];
+            }
+            param[i] -= lr_ * g;
         }
-        param[i] -= lr_ * g;
-    }
+    });
 }
 
 template <typename T>
@@ -38,15 +39,16 @@ void adam_step(T* param, T* m, T* v, const T* grad, int64_t n, int64_t step, dou
     // 1 - beta in double: in float32, 1 - 0.999f loses four digits to cancellation.
     const T b1 = T(beta1), b2 = T(beta2), one_minus_b1 = T(1.0 - beta1), one_minus_b2 = T(1.0 - beta2);
     const T eps_ = T(eps), wd = T(weight_decay);
-    const int threads = threads_for(double(n) * 4, kMinElementsPerThread);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) {
-        T g = grad[i];
-        if (weight_decay != 0.0) g += wd * param[i];
-        m[i] = b1 * m[i] + one_minus_b1 * g;
-        v[i] = b2 * v[i] + one_minus_b2 * g * g;
-        param[i] -= step_size * m[i] / (std::sqrt(v[i]) / sqrt_bias2 + eps_);
-    }
+    parallel_for(n, 4, kMinElementsPerThread, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) {
+            T g = grad[i];
+            if (weight_decay != 0.0) g += wd * param[i];
+            m[i] = b1 * m[i] + one_minus_b1 * g;
+            v[i] = b2 * v[i] + one_minus_b2 * g * g;
+            param[i] -= step_size * m[i] / (std::sqrt(v[i]) / sqrt_bias2 + eps_);
+        }
+    });
 }
 
 template void sgd_step<float>(float*, float*, const float*, int64_t, double, double, double, bool);

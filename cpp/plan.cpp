@@ -15,7 +15,9 @@ template <typename T>
 void Plan<T>::reserve(int64_t batch) {
     if (batch == batch_) return;
     int64_t total = 0, widest = 0;
+    offsets_.clear();
     for (const auto& l : layers_) {
+        offsets_.push_back(total);
         total += batch * l.out;
         widest = std::max({widest, l.in, l.out});
     }
@@ -65,18 +67,12 @@ double Plan<T>::loss_and_gradient(T* grad, const T* y, const int64_t* labels, co
 // gradients (zeroed first, as zero_grad does) and skipping dx of the first layer.
 template <typename T>
 void Plan<T>::backward(T* grad, const T* x, int64_t batch) {
-    std::vector<const T*> inputs(layers_.size());
-    const T* in = x;
-    const T* slot = activations_.data();
-    for (size_t i = 0; i < layers_.size(); ++i) {
-        inputs[i] = in;
-        in = slot;
-        slot += batch * layers_[i].out;
-    }
+    // Layer i's output starts at offsets_[i] in activations_; its input is layer i-1's output.
     T* dy = grad;
     for (size_t i = layers_.size(); i-- > 0;) {
         const PlanLayer<T>& l = layers_[i];
-        const T* y = (i + 1 < layers_.size()) ? inputs[i + 1] : in;  // this layer's output
+        const T* y = activations_.data() + offsets_[i];
+        const T* input = i > 0 ? activations_.data() + offsets_[i - 1] : x;
         const int64_t n = batch * l.out;
         if (l.softmax) softmax_backward<T>(dy, dy, y, batch, l.out);
         switch (l.act) {
@@ -88,7 +84,7 @@ void Plan<T>::backward(T* grad, const T* x, int64_t batch) {
         std::memset(l.dW, 0, sizeof(T) * l.out * l.in);
         if (l.db) std::memset(l.db, 0, sizeof(T) * l.out);
         T* dx = i > 0 ? (dy == grad_[0].data() ? grad_[1].data() : grad_[0].data()) : nullptr;
-        dense_backward<T>(dx, l.dW, l.db, dy, inputs[i], l.W, batch, l.in, l.out);
+        dense_backward<T>(dx, l.dW, l.db, dy, input, l.W, batch, l.in, l.out);
         dy = dx;
     }
 }

@@ -71,6 +71,7 @@ class Plan {
     std::mutex mutex_;           // one call at a time: the workspace is shared
     int64_t batch_ = -1;         // batch size the workspace is sized for
     std::vector<T> activations_; // output of each layer, (batch, out_l), back to back
+    std::vector<int64_t> offsets_;  // where each layer's output starts in activations_
     std::vector<T> grad_[2];     // ping-pong gradient buffers, (batch, max width)
 };
 

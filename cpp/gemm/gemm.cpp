@@ -22,6 +22,8 @@ namespace lamina {
 
 namespace {
 
+// At most this many multiply-adds: no packing, no micro-kernel (see gemm_small).
+constexpr double kSmallWork = 1 << 14;
 // Below this many multiply-adds per extra thread, a GEMM stays single-threaded.
 constexpr double kMinWorkPerThread = 1 << 21;  // ~40 us of one core's work
 
@@ -60,20 +62,18 @@ void apply_activation_tile(T* C, int64_t ldc, int64_t m, int64_t n, Activation a
     }
 }
 
-// K == 0: the product is empty, C = act(beta*C + bias).
+// The write-back of one row of C for the paths without a micro-kernel:
+// c[j] = act(alpha*acc[j] + beta*c[j] + bias[j]); acc == nullptr is an empty product (K == 0).
 template <typename T>
-void epilogue_only(T* C, int64_t ldc, const T* bias, int64_t M, int64_t N, T beta, Activation act) {
-    for (int64_t i = 0; i < M; ++i) {
-        T* c = C + i * ldc;
-        for (int64_t j = 0; j < N; ++j) {
-            T v = beta != T(0) ? beta * c[j] : T(0);
-            if (bias) v += bias[j];
-            if (act == Activation::relu) v = v < T(0) ? T(0) : v;
-            c[j] = v;
-        }
-        if (act == Activation::sigmoid || act == Activation::tanh)
-            apply_activation_tile(c, ldc, 1, N, act);
+void finish_row(T* c, const T* acc, const T* bias, int64_t n, T alpha, T beta, Activation act) {
+    for (int64_t j = 0; j < n; ++j) {
+        T v = acc ? alpha * acc[j] : T(0);
+        if (beta != T(0)) v += beta * c[j];
+        if (bias) v += bias[j];
+        if (act == Activation::relu) v = v < T(0) ? T(0) : v;  // a NaN fails the test and propagates
+        c[j] = v;
     }
+    if (act == Activation::sigmoid || act == Activation::tanh) apply_activation_tile(c, 0, 1, n, act);
 }
 
 template <typename T>
@@ -86,6 +86,33 @@ struct Job {
     T alpha, beta;
     Activation act;
 };
+
+// Small products (the 8 -> 6 -> 6 -> 4 layers of a first network): packing and tiles would cost
+// more than the arithmetic, so each row of C is accumulated directly, B's rows streamed in order.
+template <typename T>
+void gemm_small(const Job<T>& job) {
+    constexpr int64_t kBlock = 64;  // columns of C accumulated at once, on the stack
+    T acc[kBlock];
+    for (int64_t i = 0; i < job.M; ++i) {
+        T* c = job.C + i * job.ldc;
+        const T* a = job.A + i * job.rsa;
+        for (int64_t j0 = 0; j0 < job.N; j0 += kBlock) {
+            const int64_t nb = std::min(kBlock, job.N - j0);
+            for (int64_t j = 0; j < nb; ++j) acc[j] = T(0);
+            for (int64_t p = 0; p < job.K; ++p) {
+                const T ap = a[p * job.csa];
+                const T* b = job.B + p * job.rsb + j0 * job.csb;
+                if (job.csb == 1) {
+#pragma omp simd
+                    for (int64_t j = 0; j < nb; ++j) acc[j] += ap * b[j];
+                } else {
+                    for (int64_t j = 0; j < nb; ++j) acc[j] += ap * b[j * job.csb];
+                }
+            }
+            finish_row(c + j0, acc, job.bias ? job.bias + j0 : nullptr, nb, job.alpha, job.beta, job.act);
+        }
+    }
+}
 
 // The five loops on one thread, with that thread's own packing buffers.
 template <typename T>
@@ -171,10 +198,14 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
           Activation act) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
-        epilogue_only(C, ldc, bias, M, N, beta, act);
+        for (int64_t i = 0; i < M; ++i) finish_row<T>(C + i * ldc, nullptr, bias, N, alpha, beta, act);
         return;
     }
     const Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act};
+    if (double(M) * double(N) * double(K) <= kSmallWork) {
+        gemm_small(job);
+        return;
+    }
     const int threads = threads_for(double(M) * double(N) * double(K), kMinWorkPerThread);
     if (threads == 1) {
         run_on_this_thread(job);
