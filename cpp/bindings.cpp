@@ -43,15 +43,19 @@ std::string shape_str(const py::array& a) {
 
 enum class Kind { f32, f64 };
 
+// Equivalent, not only the same object: a float32 dtype carrying metadata, or one rebuilt by
+// newbyteorder("="), is a distinct object that is still float32.
+bool same_type(const py::dtype& a, const py::dtype& b) { return a.is(b) || a.equal(b); }
+
 Kind float_kind(const py::array& a, const char* name) {
-    if (a.dtype().is(py::dtype::of<float>())) return Kind::f32;
-    if (a.dtype().is(py::dtype::of<double>())) return Kind::f64;
+    if (same_type(a.dtype(), py::dtype::of<float>())) return Kind::f32;
+    if (same_type(a.dtype(), py::dtype::of<double>())) return Kind::f64;
     fail_type(std::string(name) + " must be float32 or float64, got dtype " +
               std::string(py::str(a.dtype())));
 }
 
 void same_dtype(const py::array& a, const py::array& ref, const char* name, const char* ref_name) {
-    if (!a.dtype().is(ref.dtype()))
+    if (!same_type(a.dtype(), ref.dtype()))
         fail_type(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) + " but " +
                   ref_name + " has dtype " + std::string(py::str(ref.dtype())) +
                   "; cast one of them");
@@ -353,7 +357,7 @@ py::tuple cross_entropy_impl(py::array logits, py::array target, bool on_probabi
     c_contiguous(logits, "logits");
     c_contiguous(target, "target");
     const int64_t rows = logits.shape(0), cols = logits.shape(1);
-    const bool labels = target.dtype().is(py::dtype::of<int64_t>());
+    const bool labels = same_type(target.dtype(), py::dtype::of<int64_t>());
     if (labels) {
         ndim_is(target, 1, "labels");
         dim_is(target, 0, rows, "labels", "batch size of logits");
@@ -605,7 +609,7 @@ class PyPlan {
 
     template <typename T>
     void check_input(Plan<T>& plan, const py::array& x) {
-        if (!x.dtype().is(py::dtype::of<T>()))
+        if (!same_type(x.dtype(), py::dtype::of<T>()))
             fail_type("input has dtype " + std::string(py::str(x.dtype())) + ", the model's is " +
                       std::string(py::str(py::dtype::of<T>())));
         ndim_is(x, 2, "input");
@@ -619,7 +623,7 @@ class PyPlan {
         check_input(plan, x);
         const int64_t batch = x.shape(0), classes = plan.out_features();
         if (batch == 0) fail_value("a training step needs at least one sample");
-        const bool labels = target.dtype().is(py::dtype::of<int64_t>());
+        const bool labels = same_type(target.dtype(), py::dtype::of<int64_t>());
         const bool by_class = loss_ == LossKind::cross_entropy || loss_ == LossKind::probability_cross_entropy;
         c_contiguous(target, "target");
         if (labels) {
@@ -632,7 +636,7 @@ class PyPlan {
                     fail_value("labels[" + std::to_string(r) + "] = " + std::to_string(lp[r]) +
                                " is out of range for " + std::to_string(classes) + " classes");
         } else {
-            if (!target.dtype().is(py::dtype::of<T>())) fail_type("target must have the model's dtype");
+            if (!same_type(target.dtype(), py::dtype::of<T>())) fail_type("target must have the model's dtype");
             ndim_is(target, 2, "target");
             dim_is(target, 0, batch, "target", "batch size of the input");
             dim_is(target, 1, classes, "target", "out_features of the last layer");
