@@ -13,6 +13,10 @@ def as_array(op, name, x):
     # integers are accepted and cast, as the layers do.
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{op}: {name} must be an integer or floating-point array, got dtype {arr.dtype}")
+    # A big-endian float64 is still float64: convert it rather than let it fall to the float32
+    # default; a misaligned view (carved from a byte buffer) cannot be read by the kernels.
+    if not arr.dtype.isnative or not arr.flags.aligned:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
@@ -50,7 +54,7 @@ def check_nonempty(op, name, arr):
 
 
 def check_unit_interval(op, t):
-    bad = (t < 0) | (t > 1)
+    bad = ~((t >= 0) & (t <= 1))  # NaN is outside too
     if bad.any():
         i = tuple(int(k) for k in np.argwhere(bad)[0])
         raise ValueError(f"{op}: target{list(i)} = {float(t[i])!r} is outside [0, 1]")
@@ -83,8 +87,8 @@ def check_sgd_hyper(op, lr, momentum, weight_decay, nesterov, velocity):
 
 
 def check_adam_hyper(op, step, lr, beta1, beta2, eps, weight_decay):
-    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"{op}: step must be an integer >= 1 (the first step is 1), got {step!r}")
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or not 1 <= step < 2**63:
+        raise ValueError(f"{op}: step must be an integer in [1, 2**63) (the first step is 1), got {step!r}")
     check_nonnegative(op, lr=lr, eps=eps, weight_decay=weight_decay)
     for name, beta in (("beta1", beta1), ("beta2", beta2)):
         if not 0.0 <= beta < 1.0:
