@@ -291,6 +291,9 @@ class Module:
             if arr.shape != p.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {arr.shape}, "
                                  f"the model expects {p.shape}")
+            if not p.data.flags.writeable:
+                # Found now, not by np.copyto after earlier parameters were overwritten.
+                raise ValueError(f"parameter {name!r} is read-only; nothing was loaded")
             targets.append((p, arr))
         for p, arr in targets:
             np.copyto(p.data, arr, casting="unsafe")  # into the existing array: views stay valid
