@@ -11,9 +11,12 @@ import numpy as np
 from . import ops
 from .layers import Parameter, _numeric_array
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def _number(value, name, low=0.0, high=math.inf, high_open=False):
-    if isinstance(value, (bool, np.bool_)):
+    # float("0.1") would succeed: a string is a mistake, not a number.
+    if isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(f"{name} must be a number, got {value!r}")
     try:
         value = float(value)
@@ -63,6 +66,49 @@ class Optimizer:
 
     def step(self):
         raise NotImplementedError
+
+    def _check_parameters(self):
+        """Check every parameter, gradient and state buffer before the first update, so that a step
+        either updates the whole model or raises and leaves it untouched (the in-place ops check
+        each parameter too, but only when they reach it). Cheap when nothing is wrong: a step of a
+        small model takes tens of microseconds."""
+        state = list(self._state.values())
+        for i, p in enumerate(self.params):
+            data, grad = p.data, p.grad
+            try:
+                flags = data.flags
+                ok = (flags.writeable and flags.c_contiguous and flags.aligned and data is not grad
+                      and grad.dtype == data.dtype and grad.shape == data.shape
+                      and data.dtype in _FLOATS and type(grad) is np.ndarray)
+                for buffers in state:
+                    ok = ok and buffers[i].shape == data.shape and buffers[i].dtype == data.dtype
+            except AttributeError:  # not arrays
+                ok = False
+            if not ok:
+                self._explain(i)
+
+    def _explain(self, i):
+        """Raise the precise error for parameter i, which failed the quick check in `step`."""
+        where = f"{type(self).__name__}.step: parameter {i}"
+        data, grad = self.params[i].data, np.asarray(self.params[i].grad)
+        if not isinstance(data, np.ndarray) or data.dtype not in _FLOATS:
+            raise TypeError(f"{where} must hold a float32 or float64 array, "
+                            f"got {type(data).__name__} {getattr(data, 'dtype', '')}")
+        if not (data.flags.writeable and data.flags.c_contiguous and data.flags.aligned):
+            raise ValueError(f"{where} (shape {data.shape}) must be writeable, C-contiguous and "
+                             f"aligned: it is updated in place")
+        if grad.shape != data.shape:
+            raise ValueError(f"{where} has shape {data.shape} but its gradient has shape {grad.shape}")
+        if grad.dtype != data.dtype:
+            raise TypeError(f"{where} has dtype {data.dtype} but its gradient has dtype {grad.dtype}")
+        if np.may_share_memory(data, grad):
+            raise ValueError(f"{where} shares memory with its gradient")
+        for name, buffers in self._state.items():
+            buf = buffers[i]
+            if buf.shape != data.shape or buf.dtype != data.dtype:
+                raise ValueError(f"{where} has shape {data.shape} and dtype {data.dtype} but its "
+                                 f"{name} buffer has shape {buf.shape} and dtype {buf.dtype} "
+                                 f"(was the parameter replaced after the optimizer was created?)")
 
     def zero_grad(self):
         """Set every parameter's gradient to zero, in place."""
@@ -176,6 +222,7 @@ class SGD(Optimizer):
 
     def step(self):
         """Update every parameter in place from its gradient."""
+        self._check_parameters()
         velocity = self._state.get("velocity")
         for i, p in enumerate(self.params):
             ops.sgd_step(p.data, p.grad, None if velocity is None else velocity[i], lr=self.lr,
@@ -233,6 +280,7 @@ class Adam(Optimizer):
 
     def step(self):
         """Advance the step count and update every parameter in place from its gradient."""
+        self._check_parameters()
         self.step_count += 1
         for p, m, v in zip(self.params, self._state["m"], self._state["v"]):
             ops.adam_step(p.data, p.grad, m, v, step=self.step_count, lr=self.lr,
