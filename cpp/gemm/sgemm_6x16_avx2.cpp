@@ -14,26 +14,43 @@ namespace lamina {
 
 namespace {
 
-// One row of the write-back: c[0..16) = act(beta*c + alpha*(v0, v1) + bias).
-inline void store_row(float* c, __m256 v0, __m256 v1, const Epilogue<float>& ep, const float* bias) {
+// Lanes j < k of a vector of 8 floats, as a mask for maskload/maskstore.
+inline __m256i first_lanes(int64_t k) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// One row of the write-back: c[0..16) = act(beta*c + alpha*(v0, v1) + bias). With kEdge, only the
+// lanes in (mask0, mask1) are read or written (an edge tile's n < 16 columns); masked-off lanes
+// never touch memory.
+template <bool kEdge>
+inline void store_row(float* c, __m256 v0, __m256 v1, const Epilogue<float>& ep, __m256i mask0,
+                      __m256i mask1) {
+    auto load = [&](const float* p, __m256i mask) {
+        return kEdge ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+    };
     const __m256 alpha = _mm256_set1_ps(ep.alpha);
     v0 = _mm256_mul_ps(alpha, v0);
     v1 = _mm256_mul_ps(alpha, v1);
     if (ep.beta != 0.0f) {
         const __m256 beta = _mm256_set1_ps(ep.beta);
-        v0 = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), v0);
-        v1 = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c + 8), v1);
+        v0 = _mm256_fmadd_ps(beta, load(c, mask0), v0);
+        v1 = _mm256_fmadd_ps(beta, load(c + 8, mask1), v1);
     }
-    if (bias) {
-        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
-        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
+    if (ep.bias) {
+        v0 = _mm256_add_ps(v0, load(ep.bias, mask0));
+        v1 = _mm256_add_ps(v1, load(ep.bias + 8, mask1));
     }
     if (ep.relu) {  // max(0, v) with 0 first: a NaN in v propagates, as in NumPy
         v0 = _mm256_max_ps(_mm256_setzero_ps(), v0);
         v1 = _mm256_max_ps(_mm256_setzero_ps(), v1);
     }
-    _mm256_storeu_ps(c, v0);
-    _mm256_storeu_ps(c + 8, v1);
+    if (kEdge) {
+        _mm256_maskstore_ps(c, mask0, v0);
+        _mm256_maskstore_ps(c + 8, mask1, v1);
+    } else {
+        _mm256_storeu_ps(c, v0);
+        _mm256_storeu_ps(c + 8, v1);
+    }
 }
 
 }  // namespace
@@ -43,7 +60,7 @@ void sgemm_6x16_avx2(int64_t k, const float* Ap, const float* Bp, float* C, int6
     // Bring the C tile towards L1 while the k loop runs: its write-back would otherwise stall on it.
     for (int64_t i = 0; i < m; ++i) {
         _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 15), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + n - 1), _MM_HINT_T0);
     }
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -76,30 +93,24 @@ void sgemm_6x16_avx2(int64_t k, const float* Ap, const float* Bp, float* C, int6
         Bp += 16;
     }
 
+    const __m256i all = _mm256_set1_epi32(-1);
     if (m == 6 && n == 16) {
-        store_row(C + 0 * ldc, c00, c01, ep, ep.bias);
-        store_row(C + 1 * ldc, c10, c11, ep, ep.bias);
-        store_row(C + 2 * ldc, c20, c21, ep, ep.bias);
-        store_row(C + 3 * ldc, c30, c31, ep, ep.bias);
-        store_row(C + 4 * ldc, c40, c41, ep, ep.bias);
-        store_row(C + 5 * ldc, c50, c51, ep, ep.bias);
+        store_row<false>(C + 0 * ldc, c00, c01, ep, all, all);
+        store_row<false>(C + 1 * ldc, c10, c11, ep, all, all);
+        store_row<false>(C + 2 * ldc, c20, c21, ep, all, all);
+        store_row<false>(C + 3 * ldc, c30, c31, ep, all, all);
+        store_row<false>(C + 4 * ldc, c40, c41, ep, all, all);
+        store_row<false>(C + 5 * ldc, c50, c51, ep, all, all);
         return;
     }
-    // Edge tile: the same write-back on a full-size copy of the valid m x n part, copied back.
-    alignas(32) float tile[6 * 16] = {};
-    alignas(32) float bias[16] = {};
-    for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) tile[i * 16 + j] = C[i * ldc + j];
-    for (int64_t j = 0; ep.bias && j < n; ++j) bias[j] = ep.bias[j];
-    const float* b = ep.bias ? bias : nullptr;
-    store_row(tile + 0 * 16, c00, c01, ep, b);
-    store_row(tile + 1 * 16, c10, c11, ep, b);
-    store_row(tile + 2 * 16, c20, c21, ep, b);
-    store_row(tile + 3 * 16, c30, c31, ep, b);
-    store_row(tile + 4 * 16, c40, c41, ep, b);
-    store_row(tile + 5 * 16, c50, c51, ep, b);
-    for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) C[i * ldc + j] = tile[i * 16 + j];
+    // Edge tile: the first m rows, the first n columns through masks.
+    const __m256i mask0 = first_lanes(n), mask1 = first_lanes(n - 8);
+    store_row<true>(C + 0 * ldc, c00, c01, ep, mask0, mask1);
+    if (m > 1) store_row<true>(C + 1 * ldc, c10, c11, ep, mask0, mask1);
+    if (m > 2) store_row<true>(C + 2 * ldc, c20, c21, ep, mask0, mask1);
+    if (m > 3) store_row<true>(C + 3 * ldc, c30, c31, ep, mask0, mask1);
+    if (m > 4) store_row<true>(C + 4 * ldc, c40, c41, ep, mask0, mask1);
+    if (m > 5) store_row<true>(C + 5 * ldc, c50, c51, ep, mask0, mask1);
 }
 
 }  // namespace lamina
