@@ -1,6 +1,6 @@
 """One training step of lamina against PyTorch from the same weights: the loss, every gradient and every
 updated weight agree within float32 tolerance. Covers the Keras seed network (8-6-6-4, softmax, cross-
-entropy) and the deep 784-30x8-1 regression network (MSE), plus moving weights and data between them.
+entropy) and the deep PyTorch-style seed network (784 -> 30, eight 30 -> 30, 30 -> 1: ten Linear layers, MSE), plus moving weights and data between them.
 """
 
 import lamina as lm
@@ -105,9 +105,9 @@ def test_keras_seed_network_step_matches_torch(momentum, steps):
 
 
 @pytest.mark.parametrize("momentum, steps", [(0.0, 1), (0.9, 2)])
-def test_784_30x8_1_network_step_matches_torch(momentum, steps):
+def test_784_30x9_1_network_step_matches_torch(momentum, steps):
     torch.manual_seed(1)
-    hidden = 8
+    hidden = 9  # Linear(784, 30), then eight Linear(30, 30): the seed's ten Linear layers with the last
     layers = [torch.nn.Linear(784, 30), torch.nn.ReLU()]
     for _ in range(hidden - 1):
         layers += [torch.nn.Linear(30, 30), torch.nn.ReLU()]
@@ -118,6 +118,7 @@ def test_784_30x8_1_network_step_matches_torch(momentum, steps):
                                 for m in net])
         # PyTorch's own state_dict, tensors and all: same keys and shapes as lamina's.
         model.load_state_dict(net.state_dict())
+        assert model.num_parameters() == 31_021
         return model
 
     rng = np.random.default_rng(1)
