@@ -54,7 +54,14 @@ def _float(op, name, x, dtype=None, contiguous=True):
     arr = as_array(op, name, x)
     if arr.dtype not in _FLOATS:
         arr = arr.astype(dtype if dtype is not None else np.float32)
-    return np.ascontiguousarray(arr) if contiguous else arr
+    return _contiguous(arr) if contiguous else arr
+
+
+def _contiguous(arr, dtype=None):
+    """arr (cast to dtype) as a C-contiguous array; unlike np.ascontiguousarray, 0-d stays 0-d."""
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def _inplace(op, name, arr, shape=None, dtype=None):
@@ -296,7 +303,7 @@ def binary_cross_entropy(logits, target):
     """
     op = "binary_cross_entropy"
     z = _float(op, "logits", logits)
-    t = np.ascontiguousarray(as_array(op, "target", target), dtype=z.dtype)
+    t = _contiguous(as_array(op, "target", target), z.dtype)
     check_shape(op, "target", t, z.shape, "(the shape of logits)")
     check_nonempty(op, "logits", z)
     check_unit_interval(op, t)
@@ -310,7 +317,7 @@ def mse(pred, target):
     """
     op = "mse"
     p = _float(op, "pred", pred)
-    t = np.ascontiguousarray(as_array(op, "target", target), dtype=p.dtype)
+    t = _contiguous(as_array(op, "target", target), p.dtype)
     check_shape(op, "target", t, p.shape, "(the shape of pred)")
     check_nonempty(op, "pred", p)
     return _native.mse(p, t)
@@ -338,7 +345,7 @@ def probability_binary_cross_entropy(probs, target):
     """
     op = "probability_binary_cross_entropy"
     p = _float(op, "probs", probs)
-    t = np.ascontiguousarray(as_array(op, "target", target), dtype=p.dtype)
+    t = _contiguous(as_array(op, "target", target), p.dtype)
     check_shape(op, "target", t, p.shape, "(the shape of probs)")
     check_nonempty(op, "probs", p)
     check_unit_interval(op, t)
