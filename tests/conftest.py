@@ -123,3 +123,30 @@ def close():
 
 
 # ---- end of layers section ----
+
+
+# ---- hypothesis profiles (test_properties.py and tests/fuzz) ----
+#
+# "lamina" (the default): 200 examples per property keeps the whole property file to seconds on two
+# cores while still covering each strategy's corners (0, 1, tile edges, every layout and dtype).
+# No deadline: a first call pays for page faults and OpenMP start-up, which says nothing about
+# correctness and would make timing-based failures flaky on a loaded machine. No example database:
+# CI starts from a clean clone and the tests must not write into the checkout. "lamina-long" is for
+# a longer local search (pytest --hypothesis-profile=lamina-long).
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # hypothesis is a test extra; tests that need it skip themselves
+    _hypothesis_settings = None
+if _hypothesis_settings is not None:
+    _hypothesis_settings.register_profile("lamina", max_examples=200, deadline=None, database=None)
+    _hypothesis_settings.register_profile("lamina-long", max_examples=2000, deadline=None, database=None)
+    _hypothesis_settings.load_profile("lamina")
+
+
+def pytest_configure(config):
+    # Where mypy_extensions is installed, hypothesis's failure report imports it and it warns; with
+    # warnings as errors that turned a falsified property into an INTERNALERROR without its example.
+    config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
+# ---- end of hypothesis section ----
