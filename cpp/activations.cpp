@@ -25,7 +25,10 @@ template <typename T>
 void relu_backward(T* dx, const T* dy, const T* y, int64_t n) {
     parallel_for(n, 1, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
 #pragma omp simd
-        for (int64_t i = lo; i < hi; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+        for (int64_t i = lo; i < hi; ++i) {
+            const T g = dy[i];  // loaded unconditionally, so the select vectorizes
+            dx[i] = y[i] > T(0) ? g : T(0);
+        }
     });
 }
 

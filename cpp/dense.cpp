@@ -2,6 +2,8 @@
 // plus the bias gradient.
 #include "dense.h"
 
+#include <algorithm>
+
 #include "parallel.h"
 
 namespace lamina {
@@ -26,18 +28,21 @@ void column_sums(T* db, const T* dy, int64_t M, int64_t N) {
 
 template <typename T>
 void dense_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, int64_t M, int64_t K,
-                    int64_t N) {
+                    int64_t N, bool accumulate) {
     // dx (M, K) = dy (M, N) @ W (N, K)
     if (dx) gemm<T>(dx, K, dy, N, 1, W, K, 1, nullptr, M, K, N, T(1), T(0), Activation::none);
     // dW (N, K) += dy.T (N, M) @ x (M, K): A(i, p) = dy[p*N + i]
-    gemm<T>(dW, K, dy, 1, N, x, K, 1, nullptr, N, K, M, T(1), T(1), Activation::none);
-    if (db) column_sums(db, dy, M, N);
+    gemm<T>(dW, K, dy, 1, N, x, K, 1, nullptr, N, K, M, T(1), accumulate ? T(1) : T(0), Activation::none);
+    if (db) {
+        if (!accumulate) std::fill(db, db + N, T(0));
+        column_sums(db, dy, M, N);
+    }
 }
 
 template void dense_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, Activation);
 template void dense_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, Activation);
-template void dense_backward<float>(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t, int64_t);
-template void dense_backward<double>(double*, double*, double*, const double*, const double*, const double*, int64_t, int64_t, int64_t);
+template void dense_backward<float>(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, bool);
+template void dense_backward<double>(double*, double*, double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, bool);
 template void column_sums<float>(float*, const float*, int64_t, int64_t);
 template void column_sums<double>(double*, const double*, int64_t, int64_t);
 

@@ -15,7 +15,9 @@ void dense_forward(T* y,         // y is (M, N) row-major
                    int64_t M, int64_t K, int64_t N, Activation act);
 
 // dx = dy @ W (overwritten; skipped if dx is null), dW += dy.T @ x, db += sum over rows of dy
-// (skipped if db is null). Gradients accumulate, as parameter gradients do in PyTorch.
+// (skipped if db is null). Gradients accumulate, as parameter gradients do in PyTorch; with
+// accumulate == false they are overwritten instead (what zero_grad then accumulate would give,
+// without a pass over dW to zero it).
 template <typename T>
 void dense_backward(T* dx,         // dx is (M, K)
                     T* dW,         // dW is (N, K)
@@ -23,7 +25,7 @@ void dense_backward(T* dx,         // dx is (M, K)
                     const T* dy,   // dy is (M, N)
                     const T* x,    // x is (M, K)
                     const T* W,    // W is (N, K)
-                    int64_t M, int64_t K, int64_t N);
+                    int64_t M, int64_t K, int64_t N, bool accumulate = true);
 
 // db += sum over rows of dy, each column summed top to bottom (a fixed order for any thread count).
 template <typename T>

@@ -63,8 +63,8 @@ double Plan<T>::loss_and_gradient(T* grad, const T* y, const int64_t* labels, co
     return 0.0;
 }
 
-// grad holds dL/d(output of the last layer); walks the layers back, accumulating parameter
-// gradients (zeroed first, as zero_grad does) and skipping dx of the first layer.
+// grad holds dL/d(output of the last layer); walks the layers back, writing parameter gradients
+// (the values zero_grad + accumulate would give) and skipping dx of the first layer.
 template <typename T>
 void Plan<T>::backward(T* grad, const T* x, int64_t batch) {
     // Layer i's output starts at offsets_[i] in activations_; its input is layer i-1's output.
@@ -81,10 +81,8 @@ void Plan<T>::backward(T* grad, const T* x, int64_t batch) {
             case Activation::tanh: tanh_backward<T>(dy, dy, y, n); break;
             case Activation::none: break;
         }
-        std::memset(l.dW, 0, sizeof(T) * l.out * l.in);
-        if (l.db) std::memset(l.db, 0, sizeof(T) * l.out);
         T* dx = i > 0 ? (dy == grad_[0].data() ? grad_[1].data() : grad_[0].data()) : nullptr;
-        dense_backward<T>(dx, l.dW, l.db, dy, input, l.W, batch, l.in, l.out);
+        dense_backward<T>(dx, l.dW, l.db, dy, input, l.W, batch, l.in, l.out, /*accumulate=*/false);
         dy = dx;
     }
 }
