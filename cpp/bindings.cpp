@@ -520,7 +520,7 @@ class PyPlan {
     // layers: list of (W, b or None, dW, db or None, [state arrays], activation, softmax).
     PyPlan(py::list layers, const std::string& loss, const std::string& optimizer) {
         if (layers.size() == 0) fail_value("a plan needs at least one layer");
-        const py::array W0 = inplace_array(layers[0].cast<py::tuple>()[0], "weight");
+        const py::array W0 = inplace_array(plan_layer(layers, 0)[0], "weight");
         f32_ = float_kind(W0, "weight") == Kind::f32;
         loss_ = parse_loss(loss);
         if (optimizer == "sgd") optimizer_ = OptimizerKind::sgd;
@@ -532,6 +532,8 @@ class PyPlan {
     py::tuple train_step(py::array x, py::array target, double lr, double momentum,
                          double weight_decay, bool nesterov, double beta1, double beta2, double eps,
                          int64_t step, bool want_output) {
+        if (optimizer_ == OptimizerKind::sgd && momentum != 0.0 && !every_layer_has_state_)
+            fail_value("momentum != 0 needs velocity arrays in every plan layer");
         return f32_ ? train_step_as<float>(*f_, x, target, {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, step}, want_output)
                     : train_step_as<double>(*d_, x, target, {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, step}, want_output);
     }
@@ -539,6 +541,12 @@ class PyPlan {
     py::array predict(py::array x) { return f32_ ? predict_as<float>(*f_, x) : predict_as<double>(*d_, x); }
 
   private:
+    static py::tuple plan_layer(const py::list& layers, size_t i) {
+        py::tuple t = layers[i].cast<py::tuple>();
+        if (t.size() != 7) fail_value("plan layer must be (W, b, dW, db, state, activation, softmax)");
+        return t;
+    }
+
     static LossKind parse_loss(const std::string& s) {
         if (s == "cross_entropy") return LossKind::cross_entropy;
         if (s == "binary_cross_entropy") return LossKind::binary_cross_entropy;
@@ -560,9 +568,9 @@ class PyPlan {
     void build(py::list layers, const py::array& W0) {
         std::vector<PlanLayer<T>> out;
         const size_t n_state = optimizer_ == OptimizerKind::sgd ? 2 : 4;
+        size_t layers_with_state = 0;
         for (size_t i = 0; i < layers.size(); ++i) {
-            py::tuple t = layers[i].cast<py::tuple>();
-            if (t.size() != 7) fail_value("plan layer must be (W, b, dW, db, state, activation, softmax)");
+            py::tuple t = plan_layer(layers, i);
             PlanLayer<T> l{};
             py::array W = keep(inplace_array(t[0], "weight"), W0, "weight");
             ndim_is(W, 2, "weight");
@@ -599,10 +607,19 @@ class PyPlan {
             }
             if (optimizer_ == OptimizerKind::adam && state.size() != 4)
                 fail_value("Adam needs m and v state arrays");
+            // A parameter the optimizer updates with state must have it: a None there was a null
+            // pointer for Adam, and SGD would have dropped the momentum of that one parameter.
+            for (size_t k = 0; k < state.size(); ++k)
+                if (!l.state[k] && (k % 2 == 0 || has_bias))
+                    fail_value("plan layer " + std::to_string(i) + " has no optimizer state for its " +
+                               (k % 2 == 0 ? "weight" : "bias"));
+            layers_with_state += !state.empty();
             l.act = parse_activation(t[5]);
+            if (!py::isinstance<py::bool_>(t[6])) fail_type("plan layer softmax flag must be True or False");
             l.softmax = t[6].cast<bool>();
             out.push_back(l);
         }
+        every_layer_has_state_ = layers_with_state == layers.size();
         auto plan = std::make_unique<Plan<T>>(std::move(out), loss_, optimizer_);
         if constexpr (std::is_same_v<T, float>) f_ = std::move(plan); else d_ = std::move(plan);
     }
@@ -680,6 +697,7 @@ class PyPlan {
     }
 
     bool f32_ = true;
+    bool every_layer_has_state_ = false;
     LossKind loss_ = LossKind::mse;
     OptimizerKind optimizer_ = OptimizerKind::sgd;
     std::unique_ptr<Plan<float>> f_;

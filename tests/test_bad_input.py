@@ -770,3 +770,32 @@ def test_gemm_with_a_zero_size_void_dtype_is_a_type_error_not_sigfpe():
     # The stride check divided by the element size (0 for 'V0') before the dtype was checked.
     v = np.zeros((2, 2), "V0")
     expect(TypeError, lambda: _native.gemm(v, v, v, None, 1.0, 0.0, None), "a", "V0")
+
+
+def _plan_layer(state, softmax=False):
+    W, b = np.ones((3, 4)), np.ones(3)
+    return (W, b, np.zeros_like(W), np.zeros_like(b), state, None, softmax)
+
+
+PLAN_CASES = {
+    # Adam's state for an existing bias given as None: a null pointer written through (SIGSEGV).
+    "Adam without the bias state": (lambda: _native.Plan([_plan_layer([np.zeros((3, 4)), None, np.zeros((3, 4)), None])],
+                                                         "mse", "adam"), ValueError, ["no optimizer state", "bias"]),
+    # SGD silently dropped the momentum of a parameter without velocity.
+    "SGD without the bias velocity": (lambda: _native.Plan([_plan_layer([np.zeros((3, 4)), None])], "mse", "sgd"),
+                                      ValueError, ["no optimizer state", "bias"]),
+    "SGD momentum without velocity": (
+        lambda: _native.Plan([_plan_layer([])], "mse", "sgd").train_step(
+            np.ones((2, 4)), np.ones((2, 3)), 0.1, 0.9, 0.0, False, 0.9, 0.999, 1e-8, 1, False),
+        ValueError, ["momentum", "velocity"]),
+    # These two escaped as IndexError and RuntimeError.
+    "empty layer tuple": (lambda: _native.Plan([()], "mse", "sgd"), ValueError, ["plan layer must be"]),
+    "softmax flag not a bool": (lambda: _native.Plan([_plan_layer([], softmax="yes")], "mse", "sgd"), TypeError,
+                                ["softmax flag"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLAN_CASES))
+def test_native_plan_rejects_inconsistent_layers(case):
+    call, exc, fragments = PLAN_CASES[case]
+    expect(exc, call, *fragments)
