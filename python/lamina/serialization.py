@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -28,8 +29,10 @@ _MAX_CONFIG_CHARS = 1 << 22
 _FREE_PARAMETERS = 1 << 20
 
 # What a damaged archive can raise while being read; each becomes one ValueError naming the file.
+# (NumPy parses a damaged .npy header with the tokenize module, which raises its own TokenError.)
 _READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
-                TypeError, IndexError, NotImplementedError, RuntimeError, OverflowError, MemoryError, struct.error)
+                TypeError, IndexError, NotImplementedError, RuntimeError, OverflowError, MemoryError, struct.error,
+                tokenize.TokenError, SyntaxError)
 
 
 class _FileError(ValueError):

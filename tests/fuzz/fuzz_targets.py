@@ -1,0 +1,402 @@
+"""Fuzz targets: functions of one `bytes` argument, shared by the coverage-guided fuzzer
+(tools/fuzz.py, atheris) and the hypothesis runs in test_fuzz.py. A target returns normally when
+lamina handled the input as documented; any other exception (or a crash) is a bug.
+
+- `load_target`: `lamina.load` on raw bytes or on a valid archive with structured damage (JSON
+  edits, .npy header and data edits, members removed, added or renamed, truncation). Only ValueError
+  may escape, and a model that loads must run.
+- `bindings_target`: every function of `lamina._native` (and the native Plan) called with arrays of
+  random dtypes, shapes, strides and flags, and random scalars. Only TypeError, ValueError and
+  MemoryError may escape.
+"""
+import io
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+
+import numpy as np
+
+import lamina as lm
+from lamina import _native
+
+
+class Choices:
+    """Decisions read from the fuzzer's bytes; once they run out, every decision is the first option,
+    so short inputs mean simple cases and the fuzzer's mutations map to nearby decisions."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def byte(self):
+        if self.pos >= len(self.data):
+            return 0
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def below(self, n):
+        """An integer in [0, n)."""
+        if n <= 1:
+            return 0
+        value = self.byte() if n <= 256 else (self.byte() << 8) | self.byte()
+        return value % n
+
+    def pick(self, options):
+        return options[self.below(len(options))]
+
+    def chance(self, in_256):
+        """True with probability in_256 / 256 (for uniformly random bytes)."""
+        return self.byte() < in_256
+
+    def rest(self):
+        out = self.data[self.pos:]
+        self.pos = len(self.data)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# lamina.load
+
+
+def _saved_bytes(model, optimizer=None):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "seed.npz")
+        lm.save(model, path, optimizer=optimizer)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+_SEEDS = []
+
+
+def seed_archives():
+    """Valid files written by lm.save: the shapes of archive the structured mutations start from."""
+    if not _SEEDS:
+        lm.manual_seed(0)
+        torch_style = lm.Sequential(lm.Linear(3, 4), lm.ReLU(), lm.Linear(4, 2))
+        keras = lm.Sequential([lm.Dense(4, input_shape=(3,), activation="relu"), lm.Dense(2, activation="softmax")])
+        keras.compile(optimizer=lm.Adam(keras.parameters()), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        double = lm.Sequential(lm.Linear(2, 3, dtype=np.float64, bias=False), lm.Tanh())
+        _SEEDS.extend([
+            _saved_bytes(torch_style, lm.SGD(torch_style.parameters(), lr=0.1, momentum=0.9)),
+            _saved_bytes(keras, keras.optimizer),
+            _saved_bytes(double),
+            _saved_bytes(lm.Linear(2, 1)),
+        ])
+    return _SEEDS
+
+
+_SPECIAL_JSON = [-1, 0, 1, 2, 3, 2**31, 2**63, 10**6, 1e308, -0.5, 0.5, True, None, "", "Linear", "Sequential",
+                 "Dense", "relu", "float16", "object", [], {}, [3], [[3]], {"class": "Linear"}]
+
+
+def _mutate_json(c, node, depth=0):
+    """A copy of a JSON value with one random change somewhere inside it."""
+    if isinstance(node, dict) and node and depth < 8 and c.chance(200):
+        key = c.pick(sorted(node, key=str))
+        node = dict(node)
+        action = c.below(4)
+        if action == 0:
+            del node[key]
+        elif action == 1:
+            node[key + "_extra"] = c.pick(_SPECIAL_JSON)
+        else:
+            node[key] = _mutate_json(c, node[key], depth + 1)
+        return node
+    if isinstance(node, list) and node and depth < 8 and c.chance(200):
+        node = list(node)
+        i = c.below(len(node))
+        action = c.below(4)
+        if action == 0:
+            del node[i]
+        elif action == 1:
+            node.insert(i, node[i])
+        else:
+            node[i] = _mutate_json(c, node[i], depth + 1)
+        return node
+    return c.pick(_SPECIAL_JSON)
+
+
+def _npy(arr):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _raw_npy(descr, shape, fortran, data):
+    """A .npy file with a header written by hand, so it can claim anything."""
+    header = repr({"descr": descr, "fortran_order": fortran, "shape": shape}).encode("latin1")
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + data
+
+
+def _mutate_member(c, name, blob):
+    try:
+        return _mutate_member_unguarded(c, name, blob)
+    except Exception:  # a member damaged by an earlier mutation may not parse: keep it as it is
+        return blob
+
+
+def _mutate_member_unguarded(c, name, blob):
+    if name == "lamina_config.npy" and c.chance(192):
+        text = str(np.load(io.BytesIO(blob), allow_pickle=False)[()])
+        try:
+            header = json.loads(text)
+        except ValueError:
+            return blob
+        return _npy(np.array(json.dumps(_mutate_json(c, header))))
+    action = c.below(6)
+    if action == 0:  # another shape or dtype, valid .npy
+        arr = np.load(io.BytesIO(blob), allow_pickle=False)
+        options = [arr.T, arr.reshape(-1), arr[:0], arr.astype(np.float16), arr.astype(np.int64),
+                   arr.astype(">f8"), np.asfortranarray(np.atleast_2d(arr)), np.array(1.5), np.zeros((2**20, 0))]
+        return _npy(c.pick(options))
+    if action == 1:  # a header that claims something else than the data holds
+        descr = c.pick(["<f4", "<f8", ">f4", "|O", "<U3", "|V0", "<c16", "|b1", "<f2", "[('a', '<f4')]"])
+        shape = c.pick([(), (0,), (3,), (4, 3), (3, 4), (2**31, 2**31), (2**62,), (-1,), (10**6, 10**6)])
+        return _raw_npy(descr, shape, c.chance(64), blob[-c.below(64):] if blob else b"")
+    if action == 2 and blob:  # damaged bytes
+        data = bytearray(blob)
+        for _ in range(1 + c.below(8)):
+            data[c.below(len(data))] = c.byte()
+        return bytes(data)
+    if action == 3:  # truncated
+        return blob[:c.below(len(blob) + 1)]
+    if action == 4:  # extra bytes
+        return blob + c.rest()[:64]
+    return blob
+
+
+def mutate_archive(c, archive):
+    """A valid archive with structured damage, rebuilt with correct CRCs so the damage reaches the
+    reader's own checks rather than stopping at the zip layer."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        members = [(i.filename, z.read(i)) for i in z.infolist()]
+    for _ in range(1 + c.below(3)):
+        action = c.below(8)
+        i = c.below(len(members)) if members else 0
+        if action <= 3 and members:
+            members[i] = (members[i][0], _mutate_member(c, *members[i]))
+        elif action == 4 and members:
+            del members[i]
+        elif action == 5 and members:
+            members.append(members[i])  # the same name twice
+        elif action == 6 and members:
+            members[i] = (c.pick(["model/9.weight.npy", "evil.pkl", "../x.npy", "optimizer/m.0.npy", "lamina_config"]),
+                          members[i][1])
+        else:
+            members.append((c.pick(["model/extra.npy", "optimizer/velocity.7.npy"]), _npy(np.zeros(3))))
+    out = io.BytesIO()
+    compression = c.pick([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about duplicate names, which are the point
+        with zipfile.ZipFile(out, "w", compression) as z:
+            for name, blob in members:
+                z.writestr(name, blob)
+    data = out.getvalue()
+    if c.chance(32):
+        data = data[:c.below(len(data) + 1)]
+    return data
+
+
+def _exercise(model):
+    """A model that loaded must run forward and backward on a small batch."""
+    first = next((layer for layer in getattr(model, "_layers", [model]) if getattr(layer, "in_features", None)), None)
+    n_in = first.in_features if first is not None else 3
+    params = model.parameters()
+    dtype = params[0].dtype if params else np.float32
+    y = model(np.ones((2, n_in), dtype))
+    model.backward(np.ones_like(y))
+
+
+def load_target(data, directory=None):
+    """lm.load on fuzzed bytes: raw (first byte even) or a seed archive with structured damage."""
+    c = Choices(data)
+    mode = c.byte()
+    if mode % 2 == 0:
+        blob = c.rest()
+    else:
+        blob = mutate_archive(c, c.pick(seed_archives()))
+    with_optimizer = mode % 4 >= 2
+    with tempfile.TemporaryDirectory(dir=directory) as d:
+        path = os.path.join(d, "fuzzed.npz")
+        with open(path, "wb") as f:
+            f.write(blob)
+        try:
+            loaded = lm.load(path, with_optimizer=with_optimizer)
+        except ValueError:
+            return False
+    model = loaded[0] if with_optimizer else loaded
+    _exercise(model)
+    if with_optimizer:
+        loaded[1].step()
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# lamina._native
+
+
+_DTYPES = ["<f4", "<f8", "<f4", "<f8", "<f8", "<i8", "<i4", "|b1", "<c16", "|O", "<U3", "|V0", ">f8", "<f2", "<u8",
+           ">i8"]
+_DIMS = [0, 1, 2, 3, 5]
+_FLOATS = [0.0, 1.0, -1.0, 0.5, 0.9, 0.999, 1e-8, float("nan"), float("inf"), -float("inf"), 1e300, 5e-324, -2.0]
+_INTS = [0, 1, 2, 3, -1, 1000, 2**31, 2**63 - 1, 2**63, -(2**63), 10**30]
+_STRINGS = ["relu", "sigmoid", "tanh", "softmax", "none", "linear", "gelu", "", "\x00", "avx2", "generic",
+            "cross_entropy", "binary_cross_entropy", "mse", "probability_cross_entropy",
+            "probability_binary_cross_entropy", "sgd", "adam"]
+_OTHERS = [None, 0, 1.5, "x", [], [1.0, 2.0], (), {}, b"\x00", object(), np.float64(1.0), np.int64(2)]
+
+
+def random_array(c, shape=None, dtype=None):
+    """An array of a random dtype, shape, layout and flags (misaligned, read-only, broadcast...)."""
+    dtype = np.dtype(dtype or c.pick(_DTYPES))
+    if shape is None:
+        shape = tuple(c.pick(_DIMS) for _ in range(c.below(4)))
+    fill = c.pick(["normal", "zeros", "labels", "nan", "inf", "huge"])
+    base = {"normal": lambda: np.random.default_rng(c.byte()).standard_normal(shape),
+            "zeros": lambda: np.zeros(shape),
+            "labels": lambda: np.arange(int(np.prod(shape))).reshape(shape) % 3,
+            "nan": lambda: np.full(shape, np.nan),
+            "inf": lambda: np.full(shape, np.inf),
+            "huge": lambda: np.full(shape, 1e300)}[fill]()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            arr = base.astype(dtype)
+        except (TypeError, ValueError):
+            arr = np.zeros(shape, dtype)
+    layout = c.below(9)
+    if layout == 1 and arr.ndim >= 2:
+        arr = np.asfortranarray(arr)
+    elif layout == 2 and arr.ndim >= 1:
+        arr = np.repeat(arr, 2, axis=-1)[..., ::2]
+    elif layout == 3 and arr.ndim >= 1:
+        arr = arr[::-1].copy()[::-1]
+    elif layout == 4 and arr.ndim >= 1 and arr.size:
+        arr = np.broadcast_to(arr[..., :1], arr.shape)  # stride 0, read-only
+    elif layout == 5 and arr.itemsize:
+        buf = np.zeros(arr.nbytes + arr.itemsize, np.uint8)
+        view = buf[1:1 + arr.nbytes].view(arr.dtype).reshape(arr.shape)  # misaligned
+        view[...] = arr
+        arr = view
+    elif layout == 6:
+        arr = arr.copy()
+        arr.flags.writeable = False
+    elif layout == 7 and arr.ndim == 2:
+        arr = arr.T
+    return arr
+
+
+def random_value(c, kind):
+    """A value for a parameter of the given kind; now and then one of the wrong kind."""
+    if c.chance(24):
+        return c.pick(_OTHERS + [random_array(c)])
+    if kind == "array":
+        return random_array(c)
+    if kind == "float":
+        return c.pick(_FLOATS)
+    if kind == "int":
+        return c.pick(_INTS)
+    if kind == "bool":
+        return c.chance(128)
+    if kind == "str":
+        return c.pick(_STRINGS)
+    if kind == "activation":
+        return c.pick([None] + _STRINGS)
+    return c.pick(_OTHERS)
+
+
+# Every function of lamina._native and the kind of each positional parameter.
+NATIVE_SIGNATURES = {
+    "gemm": ["array", "array", "array", "array", "float", "float", "activation"],
+    "linear": ["array", "array", "array", "activation"],
+    "linear_backward": ["array", "array", "array", "array", "array", "bool"],
+    "activation": ["array", "str"],
+    "activation_backward": ["array", "array", "str"],
+    "cross_entropy": ["array", "array"],
+    "binary_cross_entropy": ["array", "array"],
+    "mse": ["array", "array"],
+    "probability_cross_entropy": ["array", "array"],
+    "probability_binary_cross_entropy": ["array", "array"],
+    "sgd_step": ["array", "array", "array", "float", "float", "float", "bool"],
+    "adam_step": ["array", "array", "array", "array", "int", "float", "float", "float", "float", "float"],
+    "set_num_threads": ["int"],
+    "get_num_threads": [],
+    "build_info": [],
+    "isa": [],
+    "blocking": ["any"],
+    "set_isa": ["str"],
+    "Plan": None,  # see _fuzz_plan
+}
+
+ALLOWED = (TypeError, ValueError, MemoryError)
+
+
+def _plan_layers(c):
+    """A list of plan layers that are often consistent (so the plan gets built and trained) and
+    sometimes not."""
+    dtype = c.pick(["<f4", "<f8"])
+    sizes = [c.pick(_DIMS) for _ in range(2 + c.below(3))]
+    optimizer = c.pick(["sgd", "adam", "sgd", "momentum"])
+    layers = []
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        W = random_array(c, (n_out, n_in), dtype) if c.chance(240) else random_array(c)
+        b = None if c.chance(64) else random_array(c, (n_out,), dtype)
+        dW = np.zeros(W.shape, W.dtype) if isinstance(W, np.ndarray) and W.dtype.kind == "f" else random_array(c)
+        db = None if b is None else np.zeros(b.shape, b.dtype) if b.dtype.kind == "f" else random_array(c)
+        params = [W, b]
+        if optimizer == "sgd":
+            state = []
+        elif optimizer == "momentum":
+            state = [None if p is None else np.zeros(p.shape, p.dtype) for p in params]
+        else:
+            state = [None if p is None else np.zeros(p.shape, p.dtype) for p in params + params]
+        if c.chance(32) and state:
+            state[c.below(len(state))] = c.pick([None, random_array(c)])
+        layer = [W, b, dW, db, state, c.pick([None, "relu", "sigmoid", "tanh"]), c.chance(40)]
+        if c.chance(16):
+            layer[c.below(7)] = random_value(c, "any")
+        layers.append(tuple(layer) if c.chance(250) else layer)
+    if c.chance(8):
+        layers.append(c.pick(_OTHERS))
+    return layers, sizes, dtype, "adam" if optimizer == "adam" else "sgd"
+
+
+def _fuzz_plan(c):
+    layers, sizes, dtype, optimizer = _plan_layers(c)
+    plan = _native.Plan(layers, c.pick(_STRINGS[11:16]) if c.chance(240) else c.pick(_STRINGS), optimizer)
+    for _ in range(1 + c.below(3)):
+        batch = c.pick(_DIMS)
+        x = random_array(c, (batch, sizes[0]), dtype) if c.chance(230) else random_array(c)
+        if c.chance(40):
+            plan.predict(x)
+            continue
+        if c.chance(128):
+            target = random_array(c, (batch,), "<i8")
+        else:
+            target = random_array(c, (batch, sizes[-1]), dtype) if c.chance(230) else random_array(c)
+        hyper = [random_value(c, kind) for kind in ("float", "float", "float", "bool", "float", "float", "float",
+                                                    "int", "bool")]
+        plan.train_step(x, target, *hyper)
+
+
+def bindings_target(data):
+    """One call of a lamina._native function (or a plan's life) with fuzzed arguments."""
+    c = Choices(data)
+    name = c.pick(sorted(NATIVE_SIGNATURES))
+    threads, isa = _native.get_num_threads(), _native.isa()
+    try:
+        if name == "Plan":
+            _fuzz_plan(c)
+        else:
+            args = [random_value(c, kind) for kind in NATIVE_SIGNATURES[name]]
+            getattr(_native, name)(*args)
+    except ALLOWED:
+        return False
+    finally:
+        _native.set_num_threads(threads)
+        _native.set_isa(isa)
+    return True
