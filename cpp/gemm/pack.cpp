@@ -47,43 +47,58 @@ inline void transpose4(float* dst, int64_t ld_dst, const float* src, int64_t ld)
     _mm_storeu_ps(dst + 3 * ld_dst, r3);
 }
 
-// A row-major (csa == 1), a full panel of MR = 4q + 2 rows: 4-row groups by transpose, the last
-// two rows interleaved pairwise.
+// A row-major (csa == 1): rows of A become columns of the panel. Groups of 4 rows go through
+// 4 x 4 transposes; a leftover pair is interleaved, single rows and padding are written directly.
 template <int MR>
-void pack_a_rows_f32(float* Ap, const float* A, int64_t lda, int64_t k) {
-    static_assert(MR % 4 == 2, "panel = groups of 4 rows + 2 rows");
+void pack_a_rows_f32(float* Ap, const float* A, int64_t lda, int64_t m, int64_t k) {
+    const int64_t m4 = m / 4 * 4;
     int64_t p = 0;
     for (; p + 4 <= k; p += 4) {
-        for (int g = 0; g + 4 <= MR; g += 4) transpose4(Ap + p * MR + g, MR, A + g * lda + p, lda);
-        const __m128 x = _mm_loadu_ps(A + (MR - 2) * lda + p), y = _mm_loadu_ps(A + (MR - 1) * lda + p);
-        const __m128 lo = _mm_unpacklo_ps(x, y), hi = _mm_unpackhi_ps(x, y);  // x0 y0 x1 y1 | x2 y2 x3 y3
-        float* dst = Ap + p * MR + MR - 2;
-        _mm_storel_pi(reinterpret_cast<__m64*>(dst), lo);
-        _mm_storeh_pi(reinterpret_cast<__m64*>(dst + MR), lo);
-        _mm_storel_pi(reinterpret_cast<__m64*>(dst + 2 * MR), hi);
-        _mm_storeh_pi(reinterpret_cast<__m64*>(dst + 3 * MR), hi);
+        float* dst = Ap + p * MR;
+        for (int64_t g = 0; g < m4; g += 4) transpose4(dst + g, MR, A + g * lda + p, lda);
+        int64_t i = m4;
+        if (i + 2 <= m) {
+            const __m128 x = _mm_loadu_ps(A + i * lda + p), y = _mm_loadu_ps(A + (i + 1) * lda + p);
+            const __m128 lo = _mm_unpacklo_ps(x, y), hi = _mm_unpackhi_ps(x, y);  // x0 y0 x1 y1 | x2 y2 x3 y3
+            _mm_storel_pi(reinterpret_cast<__m64*>(dst + i), lo);
+            _mm_storeh_pi(reinterpret_cast<__m64*>(dst + MR + i), lo);
+            _mm_storel_pi(reinterpret_cast<__m64*>(dst + 2 * MR + i), hi);
+            _mm_storeh_pi(reinterpret_cast<__m64*>(dst + 3 * MR + i), hi);
+            i += 2;
+        }
+        for (; i < m; ++i)
+            for (int q = 0; q < 4; ++q) dst[q * MR + i] = A[i * lda + p + q];
+        for (int q = 0; q < 4; ++q)
+            for (int64_t r = m; r < MR; ++r) dst[q * MR + r] = 0.0f;
     }
     for (; p < k; ++p)
-        for (int i = 0; i < MR; ++i) Ap[p * MR + i] = A[i * lda + p];
+        for (int64_t i = 0; i < MR; ++i) Ap[p * MR + i] = i < m ? A[i * lda + p] : 0.0f;
 }
 
-// B with contiguous columns (rsb == 1, B(p, j) = B[j*csb + p]), a full panel of NR = 4q columns.
+// B with contiguous columns (rsb == 1, B(p, j) = B[j*csb + p], e.g. W.T): columns of B become
+// rows of the panel, groups of 4 through 4 x 4 transposes, the rest directly, padding zeroed.
 template <int NR>
-void pack_b_cols_f32(float* Bp, const float* B, int64_t csb, int64_t k) {
-    static_assert(NR % 4 == 0, "panel = groups of 4 columns");
+void pack_b_cols_f32(float* Bp, const float* B, int64_t csb, int64_t n, int64_t k) {
+    const int64_t n4 = n / 4 * 4;
     int64_t p = 0;
-    for (; p + 4 <= k; p += 4)
-        for (int j = 0; j < NR; j += 4) transpose4(Bp + p * NR + j, NR, B + j * csb + p, csb);
+    for (; p + 4 <= k; p += 4) {
+        float* dst = Bp + p * NR;
+        for (int64_t j = 0; j < n4; j += 4) transpose4(dst + j, NR, B + j * csb + p, csb);
+        for (int64_t j = n4; j < n; ++j)
+            for (int q = 0; q < 4; ++q) dst[q * NR + j] = B[j * csb + p + q];
+        for (int q = 0; q < 4; ++q)
+            for (int64_t j = n; j < NR; ++j) dst[q * NR + j] = 0.0f;
+    }
     for (; p < k; ++p)
-        for (int j = 0; j < NR; ++j) Bp[p * NR + j] = B[j * csb + p];
+        for (int64_t j = 0; j < NR; ++j) Bp[p * NR + j] = j < n ? B[j * csb + p] : 0.0f;
 }
 #endif
 
 template <int MR, typename T>
 void pack_a(T* Ap, const T* A, int64_t rsa, int64_t csa, int64_t m, int64_t k) {
 #ifdef LAMINA_PACK_SSE
-    if constexpr (sizeof(T) == 4 && MR % 4 == 2) {
-        if (csa == 1 && m == MR) return pack_a_rows_f32<MR>(Ap, A, rsa, k);
+    if constexpr (sizeof(T) == 4) {
+        if (csa == 1) return pack_a_rows_f32<MR>(Ap, A, rsa, m, k);
     }
 #endif
     if (rsa == 1 && m == MR) {  // A(:, p) contiguous: a straight copy of MR values per p
@@ -97,8 +112,8 @@ void pack_a(T* Ap, const T* A, int64_t rsa, int64_t csa, int64_t m, int64_t k) {
 template <int NR, typename T>
 void pack_b(T* Bp, const T* B, int64_t rsb, int64_t csb, int64_t k, int64_t n) {
 #ifdef LAMINA_PACK_SSE
-    if constexpr (sizeof(T) == 4 && NR % 4 == 0) {
-        if (rsb == 1 && n == NR) return pack_b_cols_f32<NR>(Bp, B, csb, k);
+    if constexpr (sizeof(T) == 4) {
+        if (rsb == 1 && csb != 1) return pack_b_cols_f32<NR>(Bp, B, csb, n, k);
     }
 #endif
     if (csb == 1 && n == NR) {  // B(p, :) contiguous: a straight copy of NR values per p
