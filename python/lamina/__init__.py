@@ -11,6 +11,7 @@ from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .optim import SGD, Adam
 from .sequential import Sequential
 from .serialization import load, save
+from .training import Callback, EarlyStopping, History, LambdaCallback
 
 __version__ = _native.build_info()["version"]
 
@@ -31,7 +32,8 @@ def build_info() -> dict:
 
 
 __all__ = [
-    "Adam", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Linear", "MSELoss", "Module",
-    "Parameter", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "build_info",
-    "get_num_threads", "load", "manual_seed", "ops", "reference", "save", "set_num_threads",
+    "Adam", "BCEWithLogitsLoss", "Callback", "CrossEntropyLoss", "Dense", "EarlyStopping", "History",
+    "LambdaCallback", "Linear", "MSELoss", "Module", "Parameter", "ReLU", "SGD", "Sequential",
+    "Sigmoid", "Softmax", "Tanh", "build_info", "get_num_threads", "load", "manual_seed", "ops",
+    "reference", "save", "set_num_threads",
 ]
