@@ -271,6 +271,28 @@ def test_cross_entropy(threads, dtype, batch, classes):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch,classes", [(1, 1), (3, 4), (1000, 3)])
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_probability_cross_entropy(threads, dtype, batch, classes, target_kind):
+    rng = np.random.default_rng(14)
+    p = ops.softmax(rand(rng, (batch, classes), dtype) * 3)
+    p[0, 0] = 0.0  # one probability below the clip
+    if target_kind == "labels":
+        target = rng.integers(0, classes, batch)
+    else:
+        target = ops.softmax(rand(rng, (batch, classes), dtype))
+    loss, dp = ops.probability_cross_entropy(p, target)
+    rloss, rdp = reference.probability_cross_entropy(p, target)
+    assert loss == pytest.approx(rloss, rel=1e-5 if dtype == np.float32 else 1e-12)
+    assert_elementwise_close(dp, rdp, dtype, f"probability_cross_entropy dprobs {target_kind}")
+    t = rng.random((batch, classes)).astype(dtype)
+    loss, dp = ops.probability_binary_cross_entropy(p, t)
+    rloss, rdp = reference.probability_binary_cross_entropy(p, t)
+    assert loss == pytest.approx(rloss, rel=1e-5 if dtype == np.float32 else 1e-12)
+    assert_elementwise_close(dp, rdp, dtype, "probability_binary_cross_entropy dprobs")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1,), (7, 1), (64, 5)])
 def test_binary_cross_entropy_and_mse(threads, dtype, shape):
     rng = np.random.default_rng(11)
@@ -354,6 +376,10 @@ BAD_CALLS = {
     "cross_entropy bad probabilities": lambda m: m.cross_entropy(_f, np.full((3, 4), 2.0, np.float32)),
     "bce target shape": lambda m: m.binary_cross_entropy(_f, np.ones((4, 3), np.float32)),
     "mse target shape": lambda m: m.mse(_f, np.ones(3, np.float32)),
+    "probability_cross_entropy label too big": lambda m: m.probability_cross_entropy(_f / 4, np.array([0, 1, 4])),
+    "probability_cross_entropy empty": lambda m: m.probability_cross_entropy(np.ones((0, 4)), np.array([], np.int64)),
+    "probability_binary_cross_entropy target above 1": lambda m: m.probability_binary_cross_entropy(
+        _f / 4, np.full((3, 4), 1.5, np.float32)),
     "sgd integer param": lambda m: m.sgd_step(np.ones(3, np.int64), np.ones(3), lr=0.1),
     "sgd list param": lambda m: m.sgd_step([1.0, 2.0], np.ones(2), lr=0.1),
     "sgd momentum without velocity": lambda m: m.sgd_step(np.ones(3), np.ones(3), lr=0.1, momentum=0.9),

@@ -289,6 +289,41 @@ def test_cross_entropy_value_and_onehot_agree_with_labels(shape, rng, ref_tol):
     assert_close(dz_l, (p - onehot) / batch, *tol, f"cross_entropy dlogits formula {shape}")
 
 
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+@pytest.mark.parametrize("shape", [s for s in LOSS_BATCH_SHAPES if s[1] > 1], ids=str)  # one class: p = 1, on the clip
+def test_probability_cross_entropy_gradient(shape, target_kind, rng, ref_tol):
+    """The Keras form on probabilities, away from the clip; through a softmax it is the logits form."""
+    batch, classes = shape
+    p = random_probabilities(rng, shape)
+    target = rng.integers(0, classes, size=batch) if target_kind == "labels" else random_probabilities(rng, shape)
+    loss, dp = ref.probability_cross_entropy(p, target)
+    expected = numerical_grad(lambda v: ref.probability_cross_entropy(v, target)[0], p, ref_tol.fd_h)
+    assert_close(dp, expected, ref_tol.fd_rtol, ref_tol.fd_atol, f"probability_cross_entropy dprobs {shape}")
+    z = np.log(p)  # softmax(log p) = p
+    loss_z, dz = ref.cross_entropy(z, target)
+    tol = (1e-10, ref_tol.exact_atol)
+    assert_close(loss, loss_z, *tol, f"probability_cross_entropy loss = cross_entropy of log p {shape}")
+    assert_close(ref.softmax_backward(dp, p), dz, *tol, f"softmax backward of dprobs = dlogits {shape}")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3)], ids=str)
+def test_probability_binary_cross_entropy_gradient(shape, rng, ref_tol):
+    p = rng.uniform(0.05, 0.95, size=shape)
+    t = rng.uniform(0.0, 1.0, size=shape)
+    loss, dp = ref.probability_binary_cross_entropy(p, t)
+    expected = numerical_grad(lambda v: ref.probability_binary_cross_entropy(v, t)[0], p, ref_tol.fd_h)
+    assert_close(dp, expected, ref_tol.fd_rtol, ref_tol.fd_atol, f"probability_binary_cross_entropy dprobs {shape}")
+    z = np.log(p / (1 - p))  # sigmoid(z) = p
+    assert_close(loss, ref.binary_cross_entropy(z, t)[0], 1e-10, ref_tol.exact_atol, f"loss = BCE of logit(p) {shape}")
+
+
+def test_probability_losses_clip_like_keras():
+    loss, dp = ref.probability_cross_entropy(np.array([[0.0, 1.0]]), np.array([0]))
+    assert loss == pytest.approx(-np.log(1e-7)) and np.isfinite(dp).all()
+    loss, dp = ref.probability_binary_cross_entropy(np.array([1.0]), np.array([0.0]))
+    assert loss == pytest.approx(-np.log(1e-7), rel=1e-6) and np.isfinite(dp).all()
+
+
 def test_cross_entropy_stable_at_1e4():
     z = np.array([[1e4, 0.0, -1e4], [1e4, 0.0, -1e4], [-1e4, -1e4, -1e4]])
     loss, dz = ref.cross_entropy(z, np.array([0, 1, 2]))
