@@ -576,6 +576,11 @@ class PyPlan {
             ndim_is(W, 2, "weight");
             l.out = W.shape(0);
             l.in = W.shape(1);
+            // Layers always have features (Linear and Dense check it); an empty one would leave the
+            // plan copying from empty buffers (a null pointer to memcpy, undefined behaviour).
+            if (l.out == 0 || l.in == 0)
+                fail_value("plan layer " + std::to_string(i) + " has a weight of shape " + shape_str(W) +
+                           "; every layer needs at least one input and one output feature");
             if (!out.empty() && out.back().out != l.in)
                 fail_value("plan layer " + std::to_string(i) + " takes " + std::to_string(l.in) +
                            " features but the layer before gives " + std::to_string(out.back().out));

@@ -788,6 +788,10 @@ PLAN_CASES = {
         lambda: _native.Plan([_plan_layer([])], "mse", "sgd").train_step(
             np.ones((2, 4)), np.ones((2, 3)), 0.1, 0.9, 0.0, False, 0.9, 0.999, 1e-8, 1, False),
         ValueError, ["momentum", "velocity"]),
+    # A layer without features made the plan memcpy from an empty buffer's null pointer (UBSan).
+    "layer without output features": (
+        lambda: _native.Plan([(np.ones((0, 4)), None, np.zeros((0, 4)), None, [], None, False)], "mse", "sgd")
+        .predict(np.ones((2, 4))), ValueError, ["(0, 4)", "at least one"]),
     # These two escaped as IndexError and RuntimeError.
     "empty layer tuple": (lambda: _native.Plan([()], "mse", "sgd"), ValueError, ["plan layer must be"]),
     "softmax flag not a bool": (lambda: _native.Plan([_plan_layer([], softmax="yes")], "mse", "sgd"), TypeError,
