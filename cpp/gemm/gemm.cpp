@@ -86,10 +86,10 @@ struct Job {
 
 // The five loops on one thread, with that thread's own packing buffers.
 template <typename T>
-void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t KC, T* Ap, T* Bp) {
+void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t KC, T* Ap, T* Bp) {
     const int64_t MR = bl.MR, NR = bl.NR;
-    for (int64_t jc = 0; jc < job.N; jc += bl.NC) {
-        const int64_t nc = std::min(bl.NC, job.N - jc);
+    for (int64_t jc = 0; jc < job.N; jc += NC) {
+        const int64_t nc = std::min(NC, job.N - jc);
         for (int64_t pc = 0; pc < job.K; pc += KC) {
             const int64_t kc = std::min(KC, job.K - pc);
             const bool last = pc + kc == job.K;
@@ -127,14 +127,15 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t KC, T* Ap, 
 template <typename T>
 void run_on_this_thread(const Job<T>& job) {
     const Blocking<T>& bl = active_blocking<T>();
-    // Equal slices of K (a multiple of 8, at most KC): K = 784 runs as 3 x 262, not 384+384+16,
-    // since every slice pays a full pass over the C block.
+    // Equal slices of K and N (rounded up, at most KC and NC): K = 784 runs as 3 x 264, not
+    // 384 + 384 + 16, since every K slice pays a pass over C; N = 4096 as 2 x 2048, not 4080 + 16,
+    // since every N block repacks all of A.
     const int64_t kc = std::min(bl.KC, (ceil_div(job.K, ceil_div(job.K, bl.KC)) + 7) / 8 * 8);
+    const int64_t nc = std::min(bl.NC, ceil_div(ceil_div(job.N, ceil_div(job.N, bl.NC)), bl.NR) * bl.NR);
     const int64_t mc = std::min(bl.MC, ceil_div(job.M, bl.MR) * bl.MR);
-    const int64_t nc = std::min(bl.NC, ceil_div(job.N, bl.NR) * bl.NR);
     T* Ap = static_cast<T*>(a_buffer.get(sizeof(T) * mc * kc));
     T* Bp = static_cast<T*>(b_buffer.get(sizeof(T) * kc * nc));
-    blocked_loops(job, bl, kc, Ap, Bp);
+    blocked_loops(job, bl, nc, kc, Ap, Bp);
 }
 
 // Part t of `parts` of C: a band of whole register tiles along its longer side (M or N).
