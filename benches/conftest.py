@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+# Keras 3 needs a backend; TensorFlow is a large install, JAX (pip install keras jax) is enough.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
 THREADS = [1, 2]
 SETTLE_SECONDS = 0.3
 
