@@ -1,6 +1,6 @@
 """Handwritten digits end to end: an MLP (64 -> 64 relu -> 10) trained with lamina's Keras-style fit on
 scikit-learn's bundled 8x8 digits (no download), then the same run on lamina.reference (NumPy) and, when
-installed, PyTorch, from the same initial weights and batch order; finally the two seed networks.
+installed, PyTorch and Keras, from the same initial weights and batch order; finally the two seed networks.
 
     python -m lamina.examples.digits [--epochs 20] [--batch-size 32] [--threads N] [--seed 0] [--no-compare]
 """
@@ -126,6 +126,28 @@ def run_torch(x_train, y_train, x_test, y_test, initial, args):
     return float(np.mean(predicted == y_test)), float(np.median(times)), torch.__version__
 
 
+def run_keras(x_train, y_train, x_test, y_test, initial, args):
+    """The same network and batches in Keras 3 (train_on_batch), on JAX unless a backend is set."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    net = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
+    net.set_weights([np.asarray(w) for w in initial])  # lamina's get_weights is Keras's layout
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=LR, momentum=MOMENTUM),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    times = []
+    for order in epoch_orders(len(x_train), args.epochs, args.seed):
+        start = time.perf_counter()
+        for s in range(0, len(order), args.batch_size):
+            rows = order[s : s + args.batch_size]
+            net.train_on_batch(x_train[rows], y_train[rows])
+        times.append(time.perf_counter() - start)
+    predicted = np.asarray(net.predict(x_test, verbose=0)).argmax(1)
+    return float(np.mean(predicted == y_test)), float(np.median(times)), f"{keras.__version__} ({keras.backend.backend()})"
+
+
 # ---------------------------------------------------------------------------------------------
 # The seed networks of the design, on tasks made from the same digits
 
@@ -205,6 +227,11 @@ def main(argv=None):
             rows.append((f"PyTorch {version}", accuracy_t, per_epoch_t))
         except ImportError:
             rows.append(("PyTorch (not installed)", None, None))
+        try:
+            accuracy_k, per_epoch_k, version = run_keras(x_train, y_train, x_test, y_test, initial, args)
+            rows.append((f"Keras {version}", accuracy_k, per_epoch_k))
+        except ImportError:
+            rows.append(("Keras (not installed)", None, None))
 
     print(f"\n{'run':<34} {'test accuracy':>13} {'time/epoch (median)':>20}")
     for name, acc, t in rows:
