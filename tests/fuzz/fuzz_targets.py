@@ -46,8 +46,13 @@ class Choices:
         return options[self.below(len(options))]
 
     def chance(self, in_256):
-        """True with probability in_256 / 256 (for uniformly random bytes)."""
+        """True with probability in_256 / 256 (for uniformly random bytes); True once the bytes
+        run out, so use it for the ordinary branch."""
         return self.byte() < in_256
+
+    def rarely(self, in_256):
+        """True with probability in_256 / 256; False once the bytes run out (for damage)."""
+        return self.byte() >= 256 - in_256
 
     def rest(self):
         out = self.data[self.pos:]
@@ -196,7 +201,7 @@ def mutate_archive(c, archive):
             for name, blob in members:
                 z.writestr(name, blob)
     data = out.getvalue()
-    if c.chance(32):
+    if c.rarely(32):
         data = data[:c.below(len(data) + 1)]
     return data
 
@@ -251,7 +256,7 @@ _OTHERS = [None, 0, 1.5, "x", [], [1.0, 2.0], (), {}, b"\x00", object(), np.floa
 
 
 def random_array(c, shape=None, dtype=None):
-    """An array of a random dtype, shape, layout and flags (misaligned, read-only, broadcast...)."""
+    """An array of a random (or the given) dtype and shape, in a random layout."""
     dtype = np.dtype(dtype or c.pick(_DTYPES))
     if shape is None:
         shape = tuple(c.pick(_DIMS) for _ in range(c.below(4)))
@@ -262,37 +267,45 @@ def random_array(c, shape=None, dtype=None):
             "nan": lambda: np.full(shape, np.nan),
             "inf": lambda: np.full(shape, np.inf),
             "huge": lambda: np.full(shape, 1e300)}[fill]()
+    base = np.asarray(base)  # 0-d operations above may have given a NumPy scalar
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             arr = base.astype(dtype)
         except (TypeError, ValueError):
             arr = np.zeros(shape, dtype)
-    layout = c.below(9)
-    if layout == 1 and arr.ndim >= 2:
-        arr = np.asfortranarray(arr)
-    elif layout == 2 and arr.ndim >= 1:
-        arr = np.repeat(arr, 2, axis=-1)[..., ::2]
-    elif layout == 3 and arr.ndim >= 1:
-        arr = arr[::-1].copy()[::-1]
-    elif layout == 4 and arr.ndim >= 1 and arr.size:
-        arr = np.broadcast_to(arr[..., :1], arr.shape)  # stride 0, read-only
-    elif layout == 5 and arr.itemsize:
+    return relayout(c, arr) if c.rarely(96) else arr
+
+
+def relayout(c, arr):
+    """The same values in another layout or with other flags: Fortran order, strided, negative
+    strides, broadcast (stride 0, read-only), misaligned, read-only or transposed."""
+    layout = c.below(7)
+    if layout == 0 and arr.ndim >= 2:
+        return np.asfortranarray(arr)
+    if layout == 1 and arr.ndim >= 1:
+        return np.repeat(arr, 2, axis=-1)[..., ::2]
+    if layout == 2 and arr.ndim >= 1:
+        return arr[::-1].copy()[::-1]
+    if layout == 3 and arr.ndim >= 1 and arr.size:
+        return np.broadcast_to(arr[..., :1], arr.shape)
+    if layout == 4 and arr.itemsize:
         buf = np.zeros(arr.nbytes + arr.itemsize, np.uint8)
-        view = buf[1:1 + arr.nbytes].view(arr.dtype).reshape(arr.shape)  # misaligned
+        view = buf[1:1 + arr.nbytes].view(arr.dtype).reshape(arr.shape)
         view[...] = arr
-        arr = view
-    elif layout == 6:
+        return view
+    if layout == 5:
         arr = arr.copy()
         arr.flags.writeable = False
-    elif layout == 7 and arr.ndim == 2:
-        arr = arr.T
+        return arr
+    if layout == 6 and arr.ndim == 2:
+        return np.ascontiguousarray(arr.T).T
     return arr
 
 
 def random_value(c, kind):
     """A value for a parameter of the given kind; now and then one of the wrong kind."""
-    if c.chance(24):
+    if c.rarely(24):
         return c.pick(_OTHERS + [random_array(c)])
     if kind == "array":
         return random_array(c)
@@ -335,6 +348,84 @@ NATIVE_SIGNATURES = {
 ALLOWED = (TypeError, ValueError, MemoryError)
 
 
+def _valid_arguments(c, name):
+    """Arguments that pass every check of `name` (random sizes, dtype, values and allowed layouts),
+    so that the calls reach the kernels; `bindings_target` then damages some of them."""
+    m, n, k = c.pick(_DIMS), c.pick(_DIMS), c.pick(_DIMS)
+    dtype = c.pick(["<f4", "<f8"])
+
+    def arr(*shape):
+        return random_array(c, shape, dtype)
+
+    def out(*shape):  # written in place: C-contiguous and writable
+        return np.ascontiguousarray(random_array(c, shape, dtype))
+
+    def inp(*shape):  # read only: any layout the bindings accept
+        a = arr(*shape)
+        return a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
+
+    act = c.pick([None, "relu", "sigmoid", "tanh"])
+    shape = tuple(c.pick(_DIMS) for _ in range(c.below(4)))
+
+    def hyper():  # mostly an ordinary hyperparameter, sometimes a hostile one
+        return c.pick([0.0, 0.1, 0.5, 0.9, 0.999, 1e-8] if c.chance(192) else _FLOATS)
+
+    if name == "gemm":
+        a = arr(m, k) if c.chance(128) else np.ascontiguousarray(arr(k, m)).T
+        b = arr(k, n) if c.chance(128) else np.ascontiguousarray(arr(n, k)).T
+        return [out(m, n), np.ascontiguousarray(a) if not a.flags.aligned else a,
+                np.ascontiguousarray(b) if not b.flags.aligned else b,
+                None if c.chance(64) else inp(n), c.pick(_FLOATS), c.pick(_FLOATS), act]
+    if name == "linear":
+        return [inp(m, k), inp(n, k), None if c.chance(64) else inp(n), act]
+    if name == "linear_backward":
+        return [inp(m, n), inp(m, k), inp(n, k), out(n, k), None if c.chance(64) else out(n), c.chance(128)]
+    if name == "activation":
+        kind = c.pick(["relu", "sigmoid", "tanh", "softmax"])
+        return [inp(m, n) if kind == "softmax" else inp(*shape), kind]
+    if name == "activation_backward":
+        kind = c.pick(["relu", "sigmoid", "tanh", "softmax"])
+        shape = (m, n) if kind == "softmax" else shape
+        return [inp(*shape), inp(*shape), kind]
+    if name == "cross_entropy":
+        if c.chance(128) and n:
+            return [inp(m, n), np.random.default_rng(c.byte()).integers(0, n, m)]
+        return [inp(m, n), np.ascontiguousarray(np.abs(arr(m, n)) % 1)]
+    if name in ("binary_cross_entropy", "mse", "probability_cross_entropy", "probability_binary_cross_entropy"):
+        shape = (m, n) if name == "probability_cross_entropy" else shape
+        return [inp(*shape), np.ascontiguousarray(np.abs(arr(*shape)) % 1)]
+    if name == "sgd_step":
+        return [out(*shape), inp(*shape), None if c.chance(64) else out(*shape), hyper(), hyper(), hyper(),
+                c.chance(128)]
+    if name == "adam_step":
+        step = c.pick([1, 2, 1000] if c.chance(192) else _INTS)
+        return [out(*shape), inp(*shape), out(*shape), out(*shape), step] + [hyper() for _ in range(5)]
+    return [random_value(c, kind) for kind in NATIVE_SIGNATURES[name]]
+
+
+def _damage(c, args):
+    """Break one argument: another value or type, dtype, shape or layout, or another argument's
+    memory (outputs overlapping inputs)."""
+    if not args:
+        return args
+    i = c.below(len(args))
+    a = args[i]
+    action = c.below(5)
+    if action == 0 or not isinstance(a, np.ndarray):
+        args[i] = random_value(c, "any" if c.chance(128) else "array")
+    elif action == 1:
+        args[i] = random_array(c, a.shape)
+    elif action == 2:
+        args[i] = random_array(c, None, a.dtype)
+    elif action == 3:
+        args[i] = relayout(c, a)
+    else:
+        others = [x for x in args if isinstance(x, np.ndarray) and x is not a]
+        if others:
+            args[i] = c.pick(others)
+    return args
+
+
 def _plan_layers(c):
     """A list of plan layers that are often consistent (so the plan gets built and trained) and
     sometimes not."""
@@ -343,8 +434,8 @@ def _plan_layers(c):
     optimizer = c.pick(["sgd", "adam", "sgd", "momentum"])
     layers = []
     for n_in, n_out in zip(sizes, sizes[1:]):
-        W = random_array(c, (n_out, n_in), dtype) if c.chance(240) else random_array(c)
-        b = None if c.chance(64) else random_array(c, (n_out,), dtype)
+        W = np.array(random_array(c, (n_out, n_in), dtype)) if c.chance(240) else random_array(c)
+        b = None if c.chance(64) else np.array(random_array(c, (n_out,), dtype))
         dW = np.zeros(W.shape, W.dtype) if isinstance(W, np.ndarray) and W.dtype.kind == "f" else random_array(c)
         db = None if b is None else np.zeros(b.shape, b.dtype) if b.dtype.kind == "f" else random_array(c)
         params = [W, b]
@@ -354,32 +445,38 @@ def _plan_layers(c):
             state = [None if p is None else np.zeros(p.shape, p.dtype) for p in params]
         else:
             state = [None if p is None else np.zeros(p.shape, p.dtype) for p in params + params]
-        if c.chance(32) and state:
+        if c.rarely(32) and state:
             state[c.below(len(state))] = c.pick([None, random_array(c)])
         layer = [W, b, dW, db, state, c.pick([None, "relu", "sigmoid", "tanh"]), c.chance(40)]
-        if c.chance(16):
+        if c.rarely(16):
             layer[c.below(7)] = random_value(c, "any")
         layers.append(tuple(layer) if c.chance(250) else layer)
-    if c.chance(8):
+    if c.rarely(8):
         layers.append(c.pick(_OTHERS))
-    return layers, sizes, dtype, "adam" if optimizer == "adam" else "sgd"
+    return layers, sizes, dtype, optimizer
 
 
 def _fuzz_plan(c):
     layers, sizes, dtype, optimizer = _plan_layers(c)
-    plan = _native.Plan(layers, c.pick(_STRINGS[11:16]) if c.chance(240) else c.pick(_STRINGS), optimizer)
+    loss = c.pick(_STRINGS[11:16]) if c.chance(240) else c.pick(_STRINGS)
+    plan = _native.Plan(layers, loss, "adam" if optimizer == "adam" else "sgd")
     for _ in range(1 + c.below(3)):
         batch = c.pick(_DIMS)
-        x = random_array(c, (batch, sizes[0]), dtype) if c.chance(230) else random_array(c)
+        x = np.array(random_array(c, (batch, sizes[0]), dtype)) if c.chance(230) else random_array(c)
         if c.chance(40):
             plan.predict(x)
             continue
         if c.chance(128):
-            target = random_array(c, (batch,), "<i8")
+            classes = sizes[-1] if c.chance(240) else sizes[-1] + 1
+            target = np.random.default_rng(c.byte()).integers(0, max(classes, 1), batch)
+        elif c.chance(230):
+            target = np.ascontiguousarray(np.abs(random_array(c, (batch, sizes[-1]), dtype)) % 1)
         else:
-            target = random_array(c, (batch, sizes[-1]), dtype) if c.chance(230) else random_array(c)
-        hyper = [random_value(c, kind) for kind in ("float", "float", "float", "bool", "float", "float", "float",
-                                                    "int", "bool")]
+            target = random_array(c)
+        hyper = [0.1, 0.9 if optimizer == "momentum" else 0.0, 0.0, False, 0.9, 0.999, 1e-8, 1, c.chance(128)]
+        if c.rarely(64):
+            i = c.below(len(hyper))
+            hyper[i] = random_value(c, "bool" if i in (3, 8) else "int" if i == 7 else "float")
         plan.train_step(x, target, *hyper)
 
 
@@ -389,11 +486,14 @@ def bindings_target(data):
     name = c.pick(sorted(NATIVE_SIGNATURES))
     threads, isa = _native.get_num_threads(), _native.isa()
     try:
-        if name == "Plan":
-            _fuzz_plan(c)
-        else:
-            args = [random_value(c, kind) for kind in NATIVE_SIGNATURES[name]]
-            getattr(_native, name)(*args)
+        with np.errstate(all="ignore"):  # building arguments from inf and NaN warns in NumPy
+            if name == "Plan":
+                _fuzz_plan(c)
+            else:
+                args = _valid_arguments(c, name)
+                for _ in range(c.below(3)):
+                    args = _damage(c, args)
+                getattr(_native, name)(*args)
     except ALLOWED:
         return False
     finally:
