@@ -275,7 +275,9 @@ py::object py_linear_backward(py::array dy, py::array x, py::array W, py::object
             result = dx;
         }
         T* dWp = mut<T>(dW);
-        T* dbp = db.is_none() ? nullptr : mut<T>(db_arr);
+        // No columns, nothing to sum: skip db rather than walk M empty rows (M can be 2**40 when
+        // dy is (M, 0), which costs nothing to create).
+        T* dbp = db.is_none() || N == 0 ? nullptr : mut<T>(db_arr);
         const T *dyp = ptr<T>(dy), *xp = ptr<T>(x), *Wp = ptr<T>(W);
         py::gil_scoped_release release;
         dense_backward<T>(dxp, dWp, dbp, dyp, xp, Wp, M, K, N);
