@@ -1,0 +1,128 @@
+"""The workload tools/valgrind.sh runs under memcheck: every native op on both kernel paths, 1 and 2
+threads, float32 and float64, at sizes that hit edge tiles; the error paths of the bindings (so
+exceptions thrown from C++ are checked for leaks too); a layer model's forward, backward and
+optimizer steps; the fused training plan; and a save/load round trip. Small sizes: valgrind runs
+it about 50 times slower than the CPU.
+"""
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+import lamina as lm
+from lamina import _native, ops
+
+
+def every_op(dtype, rng):
+    def r(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    # 7 x 19 x 5 is a partial 6 x 16 (or 6 x 8) tile at both edges; transposed and strided operands.
+    a, b = r(7, 5), r(5, 19)
+    c = r(7, 19)
+    for act in (None, "relu", "sigmoid", "tanh"):
+        ops.gemm(a, b, c, beta=1.0, bias=r(19), activation=act)
+    ops.gemm(r(5, 7), r(19, 5), trans_a=True, trans_b=True)
+    ops.gemm(r(14, 10)[::2, ::2], r(5, 19))
+    ops.matmul(r(0, 3), r(3, 4))
+    ops.gemm(r(3, 0), r(0, 4), bias=r(4))
+    x, W = r(9, 13), r(17, 13)
+    y = ops.linear(x, W, r(17), activation="relu")
+    ops.linear_backward(y, x, W)
+    ops.linear_backward(y, x, W, np.zeros_like(W), np.zeros(17, dtype), need_dx=False)
+    for name in ("relu", "sigmoid", "tanh", "softmax"):
+        out = getattr(ops, name)(x)
+        getattr(ops, name + "_backward")(r(*x.shape), out)
+    labels = rng.integers(0, 13, 9)
+    ops.cross_entropy(x, labels)
+    ops.cross_entropy(x, np.eye(13, dtype=dtype)[labels])
+    ops.binary_cross_entropy(x, rng.random(x.shape).astype(dtype))
+    ops.mse(x, r(*x.shape))
+    probs = ops.softmax(x)
+    ops.probability_cross_entropy(probs, labels)
+    ops.probability_binary_cross_entropy(ops.sigmoid(x), rng.random(x.shape).astype(dtype))
+    p, g = r(33), r(33)
+    v = np.zeros_like(p)
+    ops.sgd_step(p, g, v, lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    m, s = np.zeros_like(p), np.zeros_like(p)
+    ops.adam_step(p, g, m, s, step=1, lr=0.01, weight_decay=0.01)
+    # Large enough to be split across two threads (when they are enabled).
+    big = r(160, 200)
+    ops.linear(big, r(120, 200))
+
+
+def error_paths():
+    """Calls the bindings refuse: each throws from C++ through pybind11."""
+    f = np.ones((3, 4))
+    bad = [
+        lambda: _native.gemm(np.ones((3, 3)), f, f, None, 1.0, 0.0, None),
+        lambda: _native.gemm(np.zeros((2, 2), "V0"), np.zeros((2, 2), "V0"), np.zeros((2, 2), "V0"), None, 1.0, 0.0, None),
+        lambda: _native.linear(f, np.ones((2, 5)), None, "gelu"),
+        lambda: _native.linear(np.ones((4, 6))[:, ::2], np.ones((2, 3)), None, None),
+        lambda: _native.activation(np.frombuffer(bytes(33), np.uint8)[1:].view(np.float64).reshape(4, 1), "relu"),
+        lambda: _native.cross_entropy(f, np.array([0, 9, 1])),
+        lambda: _native.sgd_step(f, f, None, 0.1, 0.9, 0.0, False),
+        lambda: _native.adam_step(f, f, f, f, 0, 0.1, 0.9, 0.999, 1e-8, 0.0),
+        lambda: _native.Plan([(f, np.ones(3), np.zeros_like(f), np.zeros(3), [f.copy(), None, f.copy(), None], None,
+                               False)], "mse", "adam"),
+        lambda: _native.set_num_threads(0),
+        lambda: _native.set_isa("sse9"),
+    ]
+    for i, call in enumerate(bad):
+        try:
+            call()
+        except (TypeError, ValueError):
+            pass
+        else:
+            raise AssertionError(f"bad call {i} was accepted")
+
+
+def model_round_trip(tmp):
+    lm.manual_seed(0)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((24, 8)).astype(np.float32), rng.integers(0, 4, 24)
+    model = lm.Sequential(lm.Linear(8, 6), lm.ReLU(), lm.Linear(6, 6), lm.Tanh(), lm.Linear(6, 4))
+    loss_fn = lm.CrossEntropyLoss()
+    for opt in (lm.SGD(model.parameters(), lr=0.1, momentum=0.9), lm.Adam(model.parameters())):
+        for _ in range(3):
+            model.zero_grad()
+            loss_fn(model(x), y)
+            model.backward(loss_fn.backward())
+            opt.step()
+    keras = lm.Sequential([lm.Dense(6, input_shape=(8,), activation="relu"), lm.Dense(4, activation="softmax")])
+    keras.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    keras.fit(x, y, epochs=2, batch_size=8, verbose=0)  # the fused native plan
+    keras.predict(x)
+    path = os.path.join(tmp, "model.npz")
+    lm.save(keras, path, optimizer=keras.optimizer)
+    again, opt = lm.load(path, with_optimizer=True)
+    np.testing.assert_array_equal(again.predict(x), keras.predict(x))
+    again.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    with open(path, "r+b") as f:  # a damaged file must fail cleanly
+        f.seek(100)
+        f.write(b"\xff" * 16)
+    try:
+        lm.load(path)
+    except ValueError:
+        pass
+
+
+def main():
+    rng = np.random.default_rng(0)
+    paths = ["avx2", "generic"] if _native.build_info()["cpu_avx2_fma"] else ["generic"]
+    for isa in paths:
+        _native.set_isa(isa)
+        for threads in (1, 2):
+            lm.set_num_threads(threads)
+            for dtype in (np.float32, np.float64):
+                every_op(dtype, rng)
+    error_paths()
+    with tempfile.TemporaryDirectory() as tmp:
+        model_round_trip(tmp)
+    print(f"valgrind subset: done ({', '.join(paths)} kernels, lamina from {_native.__file__})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
