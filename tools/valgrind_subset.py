@@ -1,10 +1,14 @@
 """The workload tools/valgrind.sh runs under memcheck: every native op on both kernel paths, 1 and 2
 threads, float32 and float64, at sizes that hit edge tiles; the error paths of the bindings (so
 exceptions thrown from C++ are checked for leaks too); a layer model's forward, backward and
-optimizer steps; the fused training plan; and a save/load round trip. Small sizes: valgrind runs
-it about 50 times slower than the CPU.
+optimizer steps; the fused training plan; a save/load round trip; and a fixed set of inputs of the
+bindings fuzz target (memcheck also sees reads of uninitialised memory, which ASan does not).
+Small sizes: valgrind runs it about 50 times slower than the CPU.
+
+    python tools/valgrind_subset.py [number of fuzz inputs, default 5000]
 """
 import os
+import random
 import sys
 import tempfile
 
@@ -108,7 +112,17 @@ def model_round_trip(tmp):
         pass
 
 
+def fuzz_inputs(count):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fuzz"))
+    from fuzz_targets import bindings_target
+
+    rng = random.Random(0)
+    for _ in range(count):
+        bindings_target(bytes(rng.randrange(256) for _ in range(rng.randrange(300))))
+
+
 def main():
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     rng = np.random.default_rng(0)
     paths = ["avx2", "generic"] if _native.build_info()["cpu_avx2_fma"] else ["generic"]
     for isa in paths:
@@ -120,7 +134,8 @@ def main():
     error_paths()
     with tempfile.TemporaryDirectory() as tmp:
         model_round_trip(tmp)
-    print(f"valgrind subset: done ({', '.join(paths)} kernels, lamina from {_native.__file__})")
+    fuzz_inputs(count)
+    print(f"valgrind subset: done ({', '.join(paths)} kernels, {count} fuzz inputs, lamina from {_native.__file__})")
     return 0
 
 
