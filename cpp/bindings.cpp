@@ -724,6 +724,7 @@ py::dict build_info() {
 #endif
     info["isa"] = gemm_isa();
     info["cpu_avx2_fma"] = cpu_has_avx2_fma();
+    info["cpu_avx512"] = cpu_has_avx512();
     info["num_threads"] = get_num_threads();
     return info;
 }

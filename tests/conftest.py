@@ -60,13 +60,16 @@ def elementwise_tol(dtype):
     return dict(rtol=8 * eps, atol=8 * eps)
 
 
-@pytest.fixture(params=["avx2", "generic"])
+@pytest.fixture(params=["avx512", "avx2", "generic"])
 def isa(request):
-    """Runs a test on each kernel path; the AVX2 path is skipped (visibly) on CPUs without it."""
+    """Runs a test on each kernel path; a path the CPU lacks is skipped, visibly."""
     from lamina import _native
 
     before = _native.isa()
-    if request.param == "avx2" and not _native.build_info()["cpu_avx2_fma"]:
+    info = _native.build_info()
+    if request.param == "avx512" and not info["cpu_avx512"]:
+        pytest.skip("CPU has no AVX-512")
+    if request.param == "avx2" and not info["cpu_avx2_fma"]:
         pytest.skip("CPU has no AVX2+FMA")
     _native.set_isa(request.param)
     yield request.param

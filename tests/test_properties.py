@@ -19,7 +19,8 @@ DTYPES = st.sampled_from([np.float32, np.float64])
 SEEDS = st.integers(0, 2**32 - 1)
 LAYOUTS = st.sampled_from(["C", "F", "strided", "reversed"])
 THREADS = st.sampled_from([1, 2])
-ISAS = st.sampled_from(["avx2", "generic"] if _native.build_info()["cpu_avx2_fma"] else ["generic"])
+ISAS = st.sampled_from([isa for isa, key in (("avx512", "cpu_avx512"), ("avx2", "cpu_avx2_fma"), ("generic", None))
+                        if key is None or _native.build_info()[key]])
 
 
 def small(max_value=40):

@@ -17,9 +17,10 @@ void gemm(T* C, int64_t ldc,                      // C is (M, N), row stride ldc
           int64_t M, int64_t N, int64_t K,
           T alpha, T beta, Activation act);       // beta == 0: C is written, never read
 
-// The kernel path in use ("avx2" or "generic"), and a switch for tests and LAMINA_ISA.
+// The kernel path in use ("avx512", "avx2" or "generic"), and a switch for tests and LAMINA_ISA.
 const char* gemm_isa();
 bool set_gemm_isa(const char* name);  // false if unknown or not supported by this CPU
 bool cpu_has_avx2_fma();
+bool cpu_has_avx512();
 
 }  // namespace lamina

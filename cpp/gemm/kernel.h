@@ -33,6 +33,10 @@ void sgemm_6x16_avx2(int64_t k, const float* Ap, const float* Bp, float* C, int6
                      int64_t m, int64_t n, const Epilogue<float>& ep);
 void dgemm_6x8_avx2(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
                     int64_t m, int64_t n, const Epilogue<double>& ep);
+void sgemm_6x32_avx512(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc,
+                       int64_t m, int64_t n, const Epilogue<float>& ep);
+void dgemm_6x16_avx512(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
+                       int64_t m, int64_t n, const Epilogue<double>& ep);
 void sgemm_6x8_generic(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc,
                        int64_t m, int64_t n, const Epilogue<float>& ep);
 void dgemm_6x4_generic(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,

@@ -142,6 +142,7 @@ void pack_b_panel(T* Bp, const T* B, int64_t rsb, int64_t csb, int64_t k, int64_
         case 4: return pack_b<4>(Bp, B, rsb, csb, k, n);
         case 8: return pack_b<8>(Bp, B, rsb, csb, k, n);
         case 16: return pack_b<16>(Bp, B, rsb, csb, k, n);
+        case 32: return pack_b<32>(Bp, B, rsb, csb, k, n);
         default:
             for (int64_t p = 0; p < k; ++p)
                 for (int64_t j = 0; j < NR; ++j) Bp[p * NR + j] = j < n ? B[p * rsb + j * csb] : T(0);
