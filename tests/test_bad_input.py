@@ -10,6 +10,7 @@ import pytest
 
 import lamina as lm
 from lamina import _native, ops, reference
+from conftest import elementwise_tol
 
 FLOATS = [np.float32, np.float64]
 
@@ -189,6 +190,29 @@ def test_integer_and_half_inputs_are_cast_to_the_layer_dtype(dtype):
     y = layer(x)
     assert y.dtype == np.float64, y.dtype
     np.testing.assert_array_equal(y, layer(x.astype(np.float64)))
+
+
+def test_equivalent_dtype_objects_are_accepted():
+    # A float32 dtype carrying metadata, or rebuilt by newbyteorder("="), is another object that is
+    # still float32; the bindings compared dtypes by identity and refused it as "must be float32 or
+    # float64, got dtype float32".
+    x = rand((3, 4), np.float32)
+    for dtype in (np.dtype(np.float32, metadata={"unit": "m"}), np.dtype(np.float32).newbyteorder("=")):
+        y = x.astype(dtype)
+        np.testing.assert_array_equal(_native.activation(y, "relu"), ops.relu(x))
+        np.testing.assert_array_equal(ops.linear(y, y), ops.linear(x, x))
+    labels = np.array([0, 1, 2], np.dtype(np.int64, metadata={"kind": "labels"}))
+    assert np.isfinite(_native.cross_entropy(x[:, :3].copy(), labels)[0])
+
+
+@pytest.mark.parametrize("op", ["relu", "sigmoid", "tanh"])
+def test_a_0d_input_keeps_its_shape(op):
+    # np.ascontiguousarray made a 0-d input (1,) in lamina.ops; the reference keeps it 0-d.
+    y = getattr(ops, op)(np.array(0.5))
+    assert y.shape == (), y.shape
+    np.testing.assert_allclose(y, getattr(reference, op)(np.array(0.5)), **elementwise_tol(np.float64))
+    loss, grad = ops.mse(np.array(2.0), np.array(1.0))
+    assert loss == 1.0 and grad.shape == (), grad
 
 
 def test_mixed_precision_in_place_is_refused_not_silently_cast():
