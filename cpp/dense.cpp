@@ -17,6 +17,7 @@ void dense_forward(T* y, const T* x, const T* W, const T* b, int64_t M, int64_t 
 
 template <typename T>
 void column_sums(T* db, const T* dy, int64_t M, int64_t N) {
+    if (M == 0 || N == 0) return;  // nothing to add (and no need to walk 2**40 empty rows)
     // Split columns, never rows: each db[j] is summed over i = 0..M-1 in order.
     parallel_for(N, double(M), 1 << 16, [&](int64_t j0, int64_t j1) {
         for (int64_t i = 0; i < M; ++i) {

@@ -33,7 +33,8 @@ int threads_for(double work, double min_work_per_thread) {
     const int n = get_num_threads();
     if (n <= 1) return 1;
     const double useful = work / min_work_per_thread;
-    return useful < 2.0 ? 1 : std::min(n, static_cast<int>(useful));
+    // Compare as doubles first: casting a huge quotient to int would be undefined.
+    return useful < 2.0 ? 1 : useful >= double(n) ? n : static_cast<int>(useful);
 }
 
 }  // namespace lamina

@@ -449,3 +449,8 @@ def test_lamina_isa_environment_variable_forces_the_portable_path():
     env = {**os.environ, "LAMINA_ISA": "generic"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "generic"
+
+
+def test_set_num_threads_takes_whole_numbers_only():
+    with pytest.raises(TypeError):
+        lamina.set_num_threads(1.5)

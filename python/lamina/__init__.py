@@ -4,6 +4,8 @@ NumPy arrays in, NumPy arrays out. ``lamina.ops`` holds the native kernels and `
 their plain-NumPy float64 mirror; the layers, ``Sequential``, losses and optimizers are thin Python
 on top of ``ops``.
 """
+import operator
+
 from . import _native, ops, reference
 from ._random import manual_seed
 from .layers import Dense, Linear, Module, Parameter, ReLU, Sigmoid, Softmax, Tanh
@@ -18,7 +20,7 @@ __version__ = _native.build_info()["version"]
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads (>= 1) in native kernels; capped by OpenMP's limit (e.g. threadpoolctl)."""
-    _native.set_num_threads(int(n))
+    _native.set_num_threads(operator.index(n))  # 1.5 threads is a TypeError, not 1
 
 
 def get_num_threads() -> int:
