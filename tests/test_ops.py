@@ -454,3 +454,10 @@ def test_lamina_isa_environment_variable_forces_the_portable_path():
 def test_set_num_threads_takes_whole_numbers_only():
     with pytest.raises(TypeError):
         lamina.set_num_threads(1.5)
+
+
+@pytest.mark.parametrize("name", reference.__all__)
+def test_ops_mirror_the_reference_name_for_name(name):
+    import inspect
+
+    assert inspect.signature(getattr(ops, name)) == inspect.signature(getattr(reference, name)), name

@@ -6,6 +6,29 @@ import numpy as np
 
 ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
 
+# The ops that lamina.ops (native) and lamina.reference (NumPy) both define, name for name.
+OP_NAMES = (
+    "matmul",
+    "gemm",
+    "linear",
+    "linear_backward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
+    "softmax",
+    "softmax_backward",
+    "cross_entropy",
+    "binary_cross_entropy",
+    "mse",
+    "probability_cross_entropy",
+    "probability_binary_cross_entropy",
+    "sgd_step",
+    "adam_step",
+)
+
 
 def as_array(op, name, x):
     arr = np.asarray(x)

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _native
 from ._checks import (
+    OP_NAMES,
     as_array,
     check_activation,
     check_adam_hyper,
@@ -24,27 +25,7 @@ from ._checks import (
     check_unit_interval,
 )
 
-__all__ = [
-    "matmul",
-    "gemm",
-    "linear",
-    "linear_backward",
-    "relu",
-    "relu_backward",
-    "sigmoid",
-    "sigmoid_backward",
-    "tanh",
-    "tanh_backward",
-    "softmax",
-    "softmax_backward",
-    "cross_entropy",
-    "binary_cross_entropy",
-    "mse",
-    "probability_cross_entropy",
-    "probability_binary_cross_entropy",
-    "sgd_step",
-    "adam_step",
-]
+__all__ = list(OP_NAMES)
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
