@@ -2,6 +2,7 @@
 (`Sequential([layers])`). Forward runs the layers in order, backward in reverse; parameter names,
 state_dict keys and repr follow PyTorch; summary, get/set_weights, compile and fit follow Keras.
 """
+from . import training
 from .layers import Module, _check_shape, layer_from_config
 
 
@@ -240,25 +241,20 @@ class Sequential(Module):
     # --- Keras-style training: implemented in lamina.training --------------------------------------
     def compile(self, optimizer=None, loss=None, metrics=None):
         """Attach an optimizer, a loss and metrics for `fit`/`evaluate` (see `lamina.training`)."""
-        from . import training
         return training.compile(self, optimizer, loss, metrics)
 
     def fit(self, x, y=None, **kwargs):
         """Train on (x, y); keyword arguments as in Keras (epochs, batch_size, validation_data, ...)."""
-        from . import training
         return training.fit(self, x, y, **kwargs)
 
     def evaluate(self, x, y=None, **kwargs):
         """Loss (and metrics) on (x, y), without updating the model."""
-        from . import training
         return training.evaluate(self, x, y, **kwargs)
 
     def predict(self, x, batch_size=None):
         """Forward pass over x in batches; returns a NumPy array."""
-        from . import training
         return training.predict(self, x, batch_size=batch_size)
 
     def train_step(self, xb, yb):
         """One step on one batch: forward, loss, backward, optimizer update."""
-        from . import training
         return training.train_step(self, xb, yb)
