@@ -15,18 +15,20 @@ namespace {
 
 constexpr double kMinWorkPerThread = 1 << 15;
 
-// Per-row (or per-element) loss terms, filled in parallel and summed in order afterwards. One
-// grow-only buffer per calling thread, so a training loop's steady state allocates nothing.
-double* loss_terms(int64_t n) {
+// The mean of term(i) over i < n: terms computed in parallel (each also writes its gradient) into
+// a grow-only buffer of the calling thread, then summed in index order, so the loss is the same
+// for any thread count and a training loop's steady state allocates nothing.
+template <typename Term>
+double mean_of_terms(int64_t n, double work_per_term, Term&& term) {
     thread_local std::vector<double> terms;
     if (int64_t(terms.size()) < n) terms.resize(n);
-    return terms.data();
-}
-
-double ordered_sum(const double* terms, int64_t n) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; ++i) s += terms[i];
-    return s;
+    double* out = terms.data();
+    parallel_for(n, work_per_term, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) out[i] = term(i);
+    });
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += out[i];
+    return sum / double(n);
 }
 
 // Writes softmax(z_r) into dz_r and returns logsumexp(z_r), for one row.
@@ -49,56 +51,44 @@ double softmax_row(T* dz_r, const T* z_r, int64_t cols) {
 template <typename T>
 double cross_entropy_labels(T* dz, const T* z, const int64_t* label, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
-    double* row_loss = loss_terms(rows);
     const T scale = T(1.0 / double(rows));
-    parallel_for(rows, double(cols) * 8, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        for (int64_t r = lo; r < hi; ++r) {
-            T* dz_r = dz + r * cols;
-            const double lse = softmax_row(dz_r, z + r * cols, cols);
-            row_loss[r] = lse - double(z[r * cols + label[r]]);
-            dz_r[label[r]] -= T(1);
-            for (int64_t j = 0; j < cols; ++j) dz_r[j] *= scale;
-        }
+    return mean_of_terms(rows, double(cols) * 8, [&](int64_t r) {
+        T* dz_r = dz + r * cols;
+        const double lse = softmax_row(dz_r, z + r * cols, cols);
+        dz_r[label[r]] -= T(1);
+        for (int64_t j = 0; j < cols; ++j) dz_r[j] *= scale;
+        return lse - double(z[r * cols + label[r]]);
     });
-    return ordered_sum(row_loss, rows) / double(rows);
 }
 
 template <typename T>
 double cross_entropy_probs(T* dz, const T* z, const T* t, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
-    double* row_loss = loss_terms(rows);
     const T scale = T(1.0 / double(rows));
-    parallel_for(rows, double(cols) * 8, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        for (int64_t r = lo; r < hi; ++r) {
-            T* dz_r = dz + r * cols;
-            const T* z_r = z + r * cols;
-            const T* t_r = t + r * cols;
-            const double lse = softmax_row(dz_r, z_r, cols);
-            double loss = 0.0, mass = 0.0;
-            for (int64_t j = 0; j < cols; ++j) {
-                loss += double(t_r[j]) * (lse - double(z_r[j]));
-                mass += double(t_r[j]);
-            }
-            row_loss[r] = loss;
-            for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;
+    return mean_of_terms(rows, double(cols) * 8, [&](int64_t r) {
+        T* dz_r = dz + r * cols;
+        const T* z_r = z + r * cols;
+        const T* t_r = t + r * cols;
+        const double lse = softmax_row(dz_r, z_r, cols);
+        double loss = 0.0, mass = 0.0;
+        for (int64_t j = 0; j < cols; ++j) {
+            loss += double(t_r[j]) * (lse - double(z_r[j]));
+            mass += double(t_r[j]);
         }
+        for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;
+        return loss;
     });
-    return ordered_sum(row_loss, rows) / double(rows);
 }
 
 template <typename T>
 double binary_cross_entropy(T* dz, const T* z, const T* t, int64_t n) {
     if (n == 0) return 0.0;
-    double* terms = loss_terms(n);
     const T scale = T(1.0 / double(n));
-    parallel_for(n, 8, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) {
-            const double zi = z[i], ti = t[i];
-            terms[i] = std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
-            dz[i] = (sigmoid_scalar(z[i]) - t[i]) * scale;
-        }
+    return mean_of_terms(n, 8, [&](int64_t i) {
+        dz[i] = (sigmoid_scalar(z[i]) - t[i]) * scale;
+        const double zi = z[i], ti = t[i];
+        return std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
     });
-    return ordered_sum(terms, n) / double(n);
 }
 
 template <typename T>
