@@ -11,6 +11,7 @@ which computes the same numbers with the same kernels.
 import numpy as np
 
 from . import _native, losses, optim
+from ._checks import check_unit_interval
 from .layers import Dense, Linear, Parameter, ReLU, Sigmoid, Softmax, Tanh, _as_batch
 
 _ACTIVATION_MODULES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax"}
@@ -155,8 +156,8 @@ class NativePlan:
         if t.shape != (batch, self._out):
             raise ValueError(f"train_step: targets of shape {t.shape} do not match the output shape "
                              f"{(batch, self._out)}")
-        if self._unit_targets and not ((t >= 0) & (t <= 1)).all():
-            raise ValueError("train_step: targets of this loss must lie in [0, 1]")
+        if self._unit_targets:
+            check_unit_interval("train_step", t)
         return t
 
     def train_step(self, xb, yb, return_output=False):
