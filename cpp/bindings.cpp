@@ -789,4 +789,9 @@ PYBIND11_MODULE(_native, m) {
         if (!set_gemm_isa(name.c_str()))
             fail_value("kernel path '" + name + "' is unknown or not supported by this CPU");
     });
+    m.def("packing", &gemm_packing);
+    m.def("set_packing", [](const std::string& mode) {
+        if (!set_gemm_packing(mode.c_str()))
+            fail_value("packing mode '" + mode + "' is unknown (auto, packed or in_place)");
+    });
 }

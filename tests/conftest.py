@@ -76,6 +76,18 @@ def isa(request):
     _native.set_isa(before)
 
 
+@pytest.fixture(params=["packed", "in_place"])
+def packing(request):
+    """Runs a test with both operands packed, then with every operand the micro-kernel can read in
+    place left in place (the default, "auto", picks between them per product)."""
+    from lamina import _native
+
+    before = _native.packing()
+    _native.set_packing(request.param)
+    yield request.param
+    _native.set_packing(before)
+
+
 @pytest.fixture(params=[1, 2])
 def threads(request):
     import lamina

@@ -2,8 +2,8 @@
 
 GEMM shapes come in families aimed at the engine's tile and block edges (read from the active
 blocking table): m and n in {1, MR-1, MR, MR+1, 2MR, a prime}, k in {1, KC-1, KC, KC+1, 2KC+3},
-plus zero sizes, multi-block M and N, transposed and strided operands; each on both kernel paths,
-float32 and float64, 1 and 2 threads.
+plus zero sizes, multi-block M and N, transposed and strided operands; each on every kernel path
+the CPU has, with operands packed and read in place, float32 and float64, 1 and 2 threads.
 """
 
 import numpy as np
@@ -50,7 +50,7 @@ def family(name, tile):
 @pytest.mark.parametrize("k_name", ["1", "KC-1", "KC", "KC+1", "2KC+3"])
 @pytest.mark.parametrize("n_name", ["1", "T-1", "T", "T+1", "2T", "prime"])
 @pytest.mark.parametrize("m_name", ["1", "T-1", "T", "T+1", "2T", "prime"])
-def test_gemm_shape_families(isa, threads, dtype, m_name, n_name, k_name):
+def test_gemm_shape_families(isa, packing, threads, dtype, m_name, n_name, k_name):
     blk = _native.blocking(dtype)
     m, n = family(m_name, blk["MR"]), family(n_name, blk["NR"])
     kc = blk["KC"]
@@ -60,7 +60,7 @@ def test_gemm_shape_families(isa, threads, dtype, m_name, n_name, k_name):
     got = ops.gemm(a, b, bias=bias, activation="relu")
     want = reference.gemm(a, b, bias=bias, activation="relu")
     magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)) + np.abs(bias)
-    assert_gemm_close(got, want, magnitude, k, dtype, f"gemm {isa} m={m} n={n} k={k}")
+    assert_gemm_close(got, want, magnitude, k, dtype, f"gemm {isa} {packing} m={m} n={n} k={k}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -76,7 +76,7 @@ def test_gemm_zero_sizes(isa, dtype, m, n, k):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_several_blocks_in_m_and_n(isa, threads, dtype):
+def test_gemm_several_blocks_in_m_and_n(isa, packing, threads, dtype):
     """M spans several MC blocks and N several NC blocks, with ragged last blocks."""
     blk = _native.blocking(dtype)
     rng = np.random.default_rng(2)
@@ -90,7 +90,7 @@ def test_gemm_several_blocks_in_m_and_n(isa, threads, dtype):
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("layout", ["contiguous", "strided", "fortran"])
-def test_gemm_transposes_and_strides(isa, threads, dtype, trans_a, trans_b, layout):
+def test_gemm_transposes_and_strides(isa, packing, threads, dtype, trans_a, trans_b, layout):
     rng = np.random.default_rng(3)
     m, n, k = 23, 41, 300
     a_shape = (k, m) if trans_a else (m, k)
@@ -113,7 +113,7 @@ def test_gemm_transposes_and_strides(isa, threads, dtype, trans_a, trans_b, layo
 @pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (1.0, 1.0), (-0.5, 2.0), (0.0, 1.0)])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_gemm_epilogues(isa, dtype, activation, alpha, beta, with_bias):
+def test_gemm_epilogues(isa, packing, dtype, activation, alpha, beta, with_bias):
     """alpha, beta (accumulation into C), bias and each activation, on full and edge tiles."""
     rng = np.random.default_rng(4)
     m, n, k = 13, 35, 500  # several full tiles and a ragged edge in both directions, 2 K blocks
@@ -182,6 +182,38 @@ def test_linear_backward_options():
 
 # ---------------------------------------------------------------------------------------------
 # Bitwise determinism across thread counts (threads split M and N, never K)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_packing_never_changes_a_bit(isa, dtype, trans_a, trans_b):
+    """Packed or read in place, every element of C is the same sum in the same order."""
+    blk = _native.blocking(dtype)
+    rng = np.random.default_rng(9)
+    before = _native.packing()
+    for m, n, k in [(1, 1, 1), (blk["MR"] + 1, blk["NR"] - 1, 7), (37, 2 * blk["NR"] + 3, blk["KC"] + 5),
+                    (64, 30, 784), (30, 784, 64)]:
+        a = rand(rng, (k, m) if trans_a else (m, k), dtype)
+        b = rand(rng, (n, k) if trans_b else (k, n), dtype)
+        bias = rand(rng, (n,), dtype)
+        results = {}
+        try:
+            for mode in ("packed", "in_place", "auto"):
+                _native.set_packing(mode)
+                results[mode] = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, activation="relu")
+        finally:
+            _native.set_packing(before)
+        for mode in ("in_place", "auto"):
+            assert np.array_equal(results["packed"], results[mode]), f"{mode} differs from packed at {m}x{n}x{k}"
+
+
+def test_packing_mode_names():
+    before = _native.packing()
+    assert before in ("auto", "packed", "in_place")
+    with pytest.raises(ValueError, match="packing mode 'sometimes' is unknown"):
+        _native.set_packing("sometimes")
+    assert _native.packing() == before
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -10,7 +10,9 @@
 #include "gemm/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "activations.h"
@@ -82,7 +84,30 @@ struct Job {
     int64_t M, N, K;
     T alpha, beta;
     Activation act;
+    bool pack_a, pack_b;  // decided once per call (see packing_pays), so every thread agrees
 };
+
+// Packing copies an operand so that the micro-kernel reads it contiguously and from cache; it
+// pays when the copy is reused. A packed A block serves every NR-wide tile of C's columns, so A
+// stays in place when C has a single column tile or A is small enough to live in L2 anyway;
+// B stays in place when its rows are contiguous (the kernel needs vectors of a row) and it is small.
+// Neither changes the order of any sum: the results are bitwise the same either way.
+constexpr int64_t kInPlaceElements = 1 << 16;  // 256 KiB of float32: a quarter of L2
+
+enum PackingMode : int { kAuto = 0, kPacked = 1, kInPlace = 2 };
+const char* const kPackingNames[] = {"auto", "packed", "in_place"};
+std::atomic<int> packing_mode{kAuto};
+
+template <typename T>
+void decide_packing(Job<T>& job, const Blocking<T>& bl) {
+    switch (packing_mode.load(std::memory_order_relaxed)) {
+        case kPacked: job.pack_a = job.pack_b = true; break;
+        case kInPlace: job.pack_a = false, job.pack_b = job.csb != 1; break;
+        default:
+            job.pack_a = job.N > bl.NR && job.M * job.K > kInPlaceElements;
+            job.pack_b = job.csb != 1 || job.K * job.N > kInPlaceElements;
+    }
+}
 
 // The five loops on one thread, with that thread's own packing buffers.
 template <typename T>
@@ -93,9 +118,16 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
         for (int64_t pc = 0; pc < job.K; pc += KC) {
             const int64_t kc = std::min(KC, job.K - pc);
             const bool last = pc + kc == job.K;
-            for (int64_t j = 0; j < nc; j += NR)
-                pack_b_panel(Bp + j * kc, job.B + pc * job.rsb + (jc + j) * job.csb, job.rsb,
-                             job.csb, kc, std::min(NR, nc - j), bl.NR);
+            // B as the kernel reads it: packed panels, or B itself with only a partial last tile
+            // packed (the kernel reads NR columns of every row it is given).
+            if (job.pack_b) {
+                for (int64_t j = 0; j < nc; j += NR)
+                    pack_b_panel(Bp + j * kc, job.B + pc * job.rsb + (jc + j) * job.csb, job.rsb,
+                                 job.csb, kc, std::min(NR, nc - j), bl.NR);
+            } else if (nc % NR != 0) {
+                const int64_t j = nc / NR * NR;
+                pack_b_panel(Bp, job.B + pc * job.rsb + jc + j, job.rsb, int64_t(1), kc, nc - j, bl.NR);
+            }
 
             // beta applies once, on the first slice of the sum; bias and activation on the last.
             Epilogue<T> ep{job.alpha, pc == 0 ? job.beta : T(1), nullptr,
@@ -105,17 +137,27 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
 
             for (int64_t ic = 0; ic < job.M; ic += bl.MC) {
                 const int64_t mc = std::min(bl.MC, job.M - ic);
-                for (int64_t i = 0; i < mc; i += MR)
-                    pack_a_panel(Ap + i * kc, job.A + (ic + i) * job.rsa + pc * job.csa, job.rsa,
-                                 job.csa, std::min(MR, mc - i), kc, bl.MR);
+                // A(ic + i.., pc..) as the kernel reads it: the packed block, or A itself.
+                const T* a = job.A + ic * job.rsa + pc * job.csa;
+                int64_t rsa = job.rsa, csa = job.csa, a_tile = job.rsa;
+                if (job.pack_a) {
+                    for (int64_t i = 0; i < mc; i += MR)
+                        pack_a_panel(Ap + i * kc, job.A + (ic + i) * job.rsa + pc * job.csa, job.rsa,
+                                     job.csa, std::min(MR, mc - i), kc, bl.MR);
+                    a = Ap, rsa = 1, csa = MR, a_tile = kc;
+                }
 
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t n = std::min(NR, nc - jr);
+                    const bool b_in_place = !job.pack_b && n == NR;
+                    const T* b = b_in_place ? job.B + pc * job.rsb + jc + jr
+                                            : Bp + (job.pack_b ? jr * kc : 0);
+                    const int64_t rsb = b_in_place ? job.rsb : NR;
                     ep.bias = (last && job.bias) ? job.bias + jc + jr : nullptr;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t m = std::min(MR, mc - ir);
                         T* c = job.C + (ic + ir) * job.ldc + jc + jr;
-                        bl.kernel(kc, Ap + ir * kc, Bp + jr * kc, c, job.ldc, m, n, ep);
+                        bl.kernel(kc, a + ir * a_tile, rsa, csa, b, rsb, c, job.ldc, m, n, ep);
                         if (late_activation) apply_activation_tile(c, job.ldc, m, n, job.act);
                     }
                 }
@@ -125,16 +167,15 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
 }
 
 template <typename T>
-void run_on_this_thread(const Job<T>& job) {
-    const Blocking<T>& bl = active_blocking<T>();
+void run_on_this_thread(const Job<T>& job, const Blocking<T>& bl) {
     // Equal slices of K and N (rounded up, at most KC and NC): K = 784 runs as 3 x 264, not
     // 384 + 384 + 16, since every K slice pays a pass over C; N = 4096 as 2 x 2048, not 4080 + 16,
     // since every N block repacks all of A.
     const int64_t kc = std::min(bl.KC, (ceil_div(job.K, ceil_div(job.K, bl.KC)) + 7) / 8 * 8);
     const int64_t nc = std::min(bl.NC, ceil_div(ceil_div(job.N, ceil_div(job.N, bl.NC)), bl.NR) * bl.NR);
     const int64_t mc = std::min(bl.MC, ceil_div(job.M, bl.MR) * bl.MR);
-    T* Ap = static_cast<T*>(a_buffer.get(sizeof(T) * mc * kc));
-    T* Bp = static_cast<T*>(b_buffer.get(sizeof(T) * kc * nc));
+    T* Ap = job.pack_a ? static_cast<T*>(a_buffer.get(sizeof(T) * mc * kc)) : nullptr;
+    T* Bp = static_cast<T*>(b_buffer.get(sizeof(T) * kc * (job.pack_b ? nc : bl.NR)));
     blocked_loops(job, bl, nc, kc, Ap, Bp);
 }
 
@@ -163,6 +204,17 @@ Job<T> part_of(const Job<T>& job, int t, int parts, int64_t MR, int64_t NR) {
 
 }  // namespace
 
+const char* gemm_packing() { return kPackingNames[packing_mode.load()]; }
+
+bool set_gemm_packing(const char* mode) {
+    for (int i = 0; i < 3; ++i)
+        if (std::strcmp(mode, kPackingNames[i]) == 0) {
+            packing_mode.store(i);
+            return true;
+        }
+    return false;
+}
+
 template <typename T>
 void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
           int64_t csb, const T* bias, int64_t M, int64_t N, int64_t K, T alpha, T beta,
@@ -172,13 +224,14 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
         for (int64_t i = 0; i < M; ++i) finish_empty_row<T>(C + i * ldc, bias, N, beta, act);
         return;
     }
-    const Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act};
+    const Blocking<T>& bl = active_blocking<T>();
+    Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act, true, true};
+    decide_packing(job, bl);
     const int threads = threads_for(double(M) * double(N) * double(K), kMinWorkPerThread);
     if (threads == 1) {
-        run_on_this_thread(job);
+        run_on_this_thread(job, bl);
         return;
     }
-    const Blocking<T>& bl = active_blocking<T>();
     bool out_of_memory = false;  // an exception must not leave an OpenMP region
 #pragma omp parallel num_threads(threads)
     {
@@ -189,7 +242,7 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
 #endif
         const Job<T> sub = part_of(job, t, parts, bl.MR, bl.NR);
         try {
-            if (sub.M > 0 && sub.N > 0) run_on_this_thread(sub);
+            if (sub.M > 0 && sub.N > 0) run_on_this_thread(sub, bl);
         } catch (const std::bad_alloc&) {
 #pragma omp atomic write
             out_of_memory = true;

@@ -21,6 +21,13 @@ void gemm(T* C, int64_t ldc,                      // C is (M, N), row stride ldc
 const char* gemm_isa();
 bool set_gemm_isa(const char* name);  // false if unknown or not supported by this CPU
 bool cpu_has_avx2_fma();
+
+// Which operands the micro-kernel reads packed: "auto" (packing only where it pays; the default),
+// "packed" (always both) or "in_place" (every operand the kernel can read in place: A always,
+// B when its rows are contiguous). Results are bitwise the same in every mode; tests use this to
+// run each shape through both code paths.
+const char* gemm_packing();
+bool set_gemm_packing(const char* mode);  // false if the mode is unknown
 bool cpu_has_avx512();
 
 }  // namespace lamina

@@ -1,6 +1,7 @@
 // Portable micro-kernels in plain C++ (compiled for the baseline CPU; the compiler vectorizes the
 // NR loop with whatever the baseline offers). Same contract as the ISA kernels:
-//   C[m<=MR, n<=NR] = beta*C + alpha * Ap(MR x k) * Bp(k x NR)  (+ bias, then ReLU)
+//   C[m<=MR, n<=NR] = beta*C + alpha * A(MR x k) * B(k x NR)  (+ bias, then ReLU)
+// with A(i, p) = a[i*rsa + p*csa] and B(p, j) = b[p*rsb + j] (packed panels or the operands).
 #include "gemm/kernel.h"
 
 namespace lamina {
@@ -8,14 +9,17 @@ namespace lamina {
 namespace {
 
 template <typename T, int MR, int NR>
-void gemm_generic(int64_t k, const T* Ap, const T* Bp, T* C, int64_t ldc, int64_t m, int64_t n,
-                  const Epilogue<T>& ep) {
+void gemm_generic(int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb, T* C,
+                  int64_t ldc, int64_t m, int64_t n, const Epilogue<T>& ep) {
     T acc[MR][NR] = {};
-    for (int64_t p = 0; p < k; ++p) {
-        for (int i = 0; i < MR; ++i)
-            for (int j = 0; j < NR; ++j) acc[i][j] += Ap[i] * Bp[j];
-        Ap += MR;
-        Bp += NR;
+    if (m == MR && n == NR) {  // the common case, with compile-time trip counts
+        for (int64_t p = 0; p < k; ++p, a += csa, b += rsb)
+            for (int i = 0; i < MR; ++i)
+                for (int j = 0; j < NR; ++j) acc[i][j] += a[i * rsa] * b[j];
+    } else {
+        for (int64_t p = 0; p < k; ++p, a += csa, b += rsb)
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < n; ++j) acc[i][j] += a[i * rsa] * b[j];
     }
     for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < n; ++j) {
@@ -30,14 +34,16 @@ void gemm_generic(int64_t k, const T* Ap, const T* Bp, T* C, int64_t ldc, int64_
 
 }  // namespace
 
-void sgemm_6x8_generic(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                       int64_t m, int64_t n, const Epilogue<float>& ep) {
-    gemm_generic<float, 6, 8>(k, Ap, Bp, C, ldc, m, n, ep);
+void sgemm_6x8_generic(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       int64_t rsb, float* C, int64_t ldc, int64_t m, int64_t n,
+                       const Epilogue<float>& ep) {
+    gemm_generic<float, 6, 8>(k, a, rsa, csa, b, rsb, C, ldc, m, n, ep);
 }
 
-void dgemm_6x4_generic(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
-                       int64_t m, int64_t n, const Epilogue<double>& ep) {
-    gemm_generic<double, 6, 4>(k, Ap, Bp, C, ldc, m, n, ep);
+void dgemm_6x4_generic(int64_t k, const double* a, int64_t rsa, int64_t csa, const double* b,
+                       int64_t rsb, double* C, int64_t ldc, int64_t m, int64_t n,
+                       const Epilogue<double>& ep) {
+    gemm_generic<double, 6, 4>(k, a, rsa, csa, b, rsb, C, ldc, m, n, ep);
 }
 
 }  // namespace lamina

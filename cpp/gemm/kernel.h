@@ -1,8 +1,10 @@
 // What the GEMM engine needs from a micro-kernel, and the per-ISA blocking table.
 // Micro-kernel contract, for every file named <s|d>gemm_<MR>x<NR>_<isa>.cpp:
-//   C[m<=MR, n<=NR] = beta*C + alpha * Ap(MR x k) * Bp(k x NR)  (+ bias[0..n), then ReLU if asked)
-// Ap holds k columns of MR values, Bp k rows of NR values (packed, zero-padded, 64-byte aligned);
-// C has row stride ldc. Edge tiles (m < MR or n < NR) touch only their m x n elements.
+//   C[m<=MR, n<=NR] = beta*C + alpha * A(MR x k) * B(k x NR)  (+ bias[0..n), then ReLU if asked)
+// A(i, p) = a[i*rsa + p*csa], B(p, j) = b[p*rsb + j]: either packed panels (Ap: k columns of MR
+// values, rsa 1, csa MR; Bp: k rows of NR values, rsb NR) or the operands in place. C has row
+// stride ldc. Edge tiles (m < MR or n < NR) read only rows i < m of A but all NR columns of B
+// (so an edge tile of B is always packed, zero-padded), and touch only their m x n elements of C.
 #pragma once
 #include <cstdint>
 
@@ -17,8 +19,9 @@ struct Epilogue {
 };
 
 template <typename T>
-using MicroKernel = void (*)(int64_t k, const T* Ap, const T* Bp, T* C, int64_t ldc,
-                             int64_t m, int64_t n, const Epilogue<T>& ep);
+using MicroKernel = void (*)(int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+                             int64_t rsb, T* C, int64_t ldc, int64_t m, int64_t n,
+                             const Epilogue<T>& ep);
 
 template <typename T>
 struct Blocking {
@@ -29,18 +32,18 @@ struct Blocking {
 };
 
 // Micro-kernels (defined one per file).
-void sgemm_6x16_avx2(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                     int64_t m, int64_t n, const Epilogue<float>& ep);
-void dgemm_6x8_avx2(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
-                    int64_t m, int64_t n, const Epilogue<double>& ep);
-void sgemm_6x32_avx512(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                       int64_t m, int64_t n, const Epilogue<float>& ep);
-void dgemm_6x16_avx512(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
-                       int64_t m, int64_t n, const Epilogue<double>& ep);
-void sgemm_6x8_generic(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                       int64_t m, int64_t n, const Epilogue<float>& ep);
-void dgemm_6x4_generic(int64_t k, const double* Ap, const double* Bp, double* C, int64_t ldc,
-                       int64_t m, int64_t n, const Epilogue<double>& ep);
+void sgemm_6x16_avx2(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
+                     float* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<float>& ep);
+void dgemm_6x8_avx2(int64_t k, const double* a, int64_t rsa, int64_t csa, const double* b, int64_t rsb,
+                    double* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<double>& ep);
+void sgemm_6x32_avx512(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
+                       float* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<float>& ep);
+void dgemm_6x16_avx512(int64_t k, const double* a, int64_t rsa, int64_t csa, const double* b, int64_t rsb,
+                       double* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<double>& ep);
+void sgemm_6x8_generic(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
+                       float* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<float>& ep);
+void dgemm_6x4_generic(int64_t k, const double* a, int64_t rsa, int64_t csa, const double* b, int64_t rsb,
+                       double* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<double>& ep);
 
 // The blocking table of the ISA selected at import (see dispatch.cpp).
 template <typename T>

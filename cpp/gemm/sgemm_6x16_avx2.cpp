@@ -1,5 +1,5 @@
 // float32 micro-kernel for AVX2 + FMA: a 6 x 16 tile of C in 12 ymm accumulators.
-//   C[m<=6, n<=16] = beta*C + alpha * Ap(6 x k) * Bp(k x 16)  (+ bias, then ReLU)
+//   C[m<=6, n<=16] = beta*C + alpha * A(6 x k) * B(k x 16)  (+ bias, then ReLU)
 // The loop and the write-back are the template in simd_kernel.h.
 // Compiled with -mavx2 -mfma; called only when the CPU reports them.
 #include "gemm/avx2_traits.h"
@@ -7,9 +7,10 @@
 
 namespace lamina {
 
-void sgemm_6x16_avx2(int64_t k, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t m, int64_t n,
+void sgemm_6x16_avx2(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                     int64_t rsb, float* C, int64_t ldc, int64_t m, int64_t n,
                      const Epilogue<float>& ep) {
-    gemm_6x2v<Avx2<float>>(k, Ap, Bp, C, ldc, m, n, ep);
+    gemm_6x2v<Avx2<float>>(k, a, rsa, csa, b, rsb, C, ldc, m, n, ep);
 }
 
 }  // namespace lamina

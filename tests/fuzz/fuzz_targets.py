@@ -344,6 +344,8 @@ NATIVE_SIGNATURES = {
     "isa": [],
     "blocking": ["any"],
     "set_isa": ["str"],
+    "packing": [],
+    "set_packing": ["str"],
     "Plan": None,  # see _fuzz_plan
 }
 
@@ -486,7 +488,7 @@ def bindings_target(data):
     """One call of a lamina._native function (or a plan's life) with fuzzed arguments."""
     c = Choices(data)
     name = c.pick(sorted(NATIVE_SIGNATURES))
-    threads, isa = _native.get_num_threads(), _native.isa()
+    threads, isa, packing = _native.get_num_threads(), _native.isa(), _native.packing()
     try:
         with np.errstate(all="ignore"):  # building arguments from inf and NaN warns in NumPy
             if name == "Plan":
@@ -501,4 +503,5 @@ def bindings_target(data):
     finally:
         _native.set_num_threads(threads)
         _native.set_isa(isa)
+        _native.set_packing(packing)
     return True
