@@ -71,11 +71,9 @@ void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols) {
             T* yr = y + r * cols;
             T max = xr[0];
             for (int64_t j = 1; j < cols; ++j) max = std::max(max, xr[j]);
+            for (int64_t j = 0; j < cols; ++j) yr[j] = exp_nonpositive(xr[j] - max);
             T sum = T(0);
-            for (int64_t j = 0; j < cols; ++j) {
-                yr[j] = std::exp(xr[j] - max);
-                sum += yr[j];
-            }
+            for (int64_t j = 0; j < cols; ++j) sum += yr[j];
             const T inv = T(1) / sum;
             for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
         }

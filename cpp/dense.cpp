@@ -19,6 +19,14 @@ template <typename T>
 void column_sums(T* db, const T* dy, int64_t M, int64_t N) {
     if (M == 0 || N == 0) return;  // nothing to add (and no need to walk 2**40 empty rows)
     // Split columns, never rows: each db[j] is summed over i = 0..M-1 in order.
+    if (N < 16) {  // too narrow for the row-wise loop to vectorize: one column at a time
+        for (int64_t j = 0; j < N; ++j) {
+            T sum = db[j];
+            for (int64_t i = 0; i < M; ++i) sum += dy[i * N + j];
+            db[j] = sum;
+        }
+        return;
+    }
     parallel_for(N, double(M), 1 << 16, [&](int64_t j0, int64_t j1) {
         for (int64_t i = 0; i < M; ++i) {
             const T* row = dy + i * N;

@@ -36,11 +36,9 @@ template <typename T>
 double softmax_row(T* dz_r, const T* z_r, int64_t cols) {
     T max = z_r[0];
     for (int64_t j = 1; j < cols; ++j) max = std::max(max, z_r[j]);
+    for (int64_t j = 0; j < cols; ++j) dz_r[j] = exp_nonpositive(z_r[j] - max);
     double sum = 0.0;
-    for (int64_t j = 0; j < cols; ++j) {
-        dz_r[j] = std::exp(z_r[j] - max);
-        sum += dz_r[j];
-    }
+    for (int64_t j = 0; j < cols; ++j) sum += dz_r[j];
     const T inv = T(1.0 / sum);
     for (int64_t j = 0; j < cols; ++j) dz_r[j] *= inv;
     return double(max) + std::log(sum);

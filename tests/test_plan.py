@@ -175,6 +175,21 @@ def test_bad_targets_raise_and_leave_the_model_untouched():
         assert np.array_equal(p.data, b)
 
 
+@pytest.mark.parametrize("layout", ["float64", "fortran", "every other row", "list"])
+def test_inputs_that_need_converting_train_like_their_converted_copy(layout):
+    """Arrays go straight to the native call; one it rejects is converted and tried again."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((12, 8)).astype(np.float32)
+    y = rng.integers(0, 4, size=6 if layout == "every other row" else 12)
+    given = {"float64": x.astype(np.float64), "fortran": np.asfortranarray(x),
+             "every other row": x[::2], "list": x.tolist()}[layout]
+    converted = np.ascontiguousarray(given, dtype=np.float32)
+    a = make("keras softmax + named cross-entropy", "sgd", np.float32)
+    b = make("keras softmax + named cross-entropy", "sgd", np.float32)
+    assert a.train_step(given, y) == b.train_step(converted, y)
+    assert_same_state(a, b, layout)
+
+
 def test_predict_rejects_non_finite_input_like_the_python_path():
     model = make("torch style + CrossEntropyLoss", "sgd", np.float32)
     x = np.ones((2, 20), np.float32)

@@ -171,9 +171,13 @@ void run_on_this_thread(const Job<T>& job, const Blocking<T>& bl) {
     // Equal slices of K and N (rounded up, at most KC and NC): K = 784 runs as 3 x 264, not
     // 384 + 384 + 16, since every K slice pays a pass over C; N = 4096 as 2 x 2048, not 4080 + 16,
     // since every N block repacks all of A.
-    const int64_t kc = std::min(bl.KC, (ceil_div(job.K, ceil_div(job.K, bl.KC)) + 7) / 8 * 8);
-    const int64_t nc = std::min(bl.NC, ceil_div(ceil_div(job.N, ceil_div(job.N, bl.NC)), bl.NR) * bl.NR);
-    const int64_t mc = std::min(bl.MC, ceil_div(job.M, bl.MR) * bl.MR);
+    // (A product within one block, the common small case, skips the divisions.)
+    const auto round_up = [](int64_t x, int64_t unit) { return ceil_div(x, unit) * unit; };
+    const int64_t kc = job.K <= bl.KC ? (job.K + 7) / 8 * 8
+                                      : std::min(bl.KC, round_up(ceil_div(job.K, ceil_div(job.K, bl.KC)), 8));
+    const int64_t nc = job.N <= bl.NC ? round_up(job.N, bl.NR)
+                                      : std::min(bl.NC, round_up(ceil_div(job.N, ceil_div(job.N, bl.NC)), bl.NR));
+    const int64_t mc = std::min(bl.MC, round_up(job.M, bl.MR));
     T* Ap = job.pack_a ? static_cast<T*>(a_buffer.get(sizeof(T) * mc * kc)) : nullptr;
     T* Bp = static_cast<T*>(b_buffer.get(sizeof(T) * kc * (job.pack_b ? nc : bl.NR)));
     blocked_loops(job, bl, nc, kc, Ap, Bp);

@@ -4,7 +4,12 @@
 // dispatch is needed); everything else is a plain copy loop with compile-time panel widths that the
 // compiler vectorizes. Profiling showed scalar packing costing as many instructions as the
 // micro-kernel on (64, 784, 30).
+// An edge panel (m < MR or n < NR) is zeroed whole first and then only its m rows or n columns
+// are written: one memset instead of a scalar store per padding element (on a 32 x 6 B panel with
+// NR = 32 the padding was 80% of the stores).
 #include "gemm/pack.h"
+
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -21,17 +26,19 @@ void pack_a_strided(T* Ap, const T* A, int64_t rsa, int64_t csa, int64_t m, int6
     for (int64_t p = 0; p < k; ++p) {
         T* dst = Ap + p * MR;
         for (int64_t i = 0; i < m; ++i) dst[i] = A[i * rsa + p * csa];
-        for (int64_t i = m; i < MR; ++i) dst[i] = T(0);
     }
 }
 
 // Bp[p*NR + j] = B(p, j): the generic form, any strides.
 template <int NR, typename T>
 void pack_b_strided(T* Bp, const T* B, int64_t rsb, int64_t csb, int64_t k, int64_t n) {
+    if (csb == 1) {  // rows of B contiguous: n values per row (the edge panel of an in-place B)
+        for (int64_t p = 0; p < k; ++p) std::memcpy(Bp + p * NR, B + p * rsb, sizeof(T) * n);
+        return;
+    }
     for (int64_t p = 0; p < k; ++p) {
         T* dst = Bp + p * NR;
         for (int64_t j = 0; j < n; ++j) dst[j] = B[p * rsb + j * csb];
-        for (int64_t j = n; j < NR; ++j) dst[j] = T(0);
     }
 }
 
@@ -68,11 +75,9 @@ void pack_a_rows_f32(float* Ap, const float* A, int64_t lda, int64_t m, int64_t 
         }
         for (; i < m; ++i)
             for (int q = 0; q < 4; ++q) dst[q * MR + i] = A[i * lda + p + q];
-        for (int q = 0; q < 4; ++q)
-            for (int64_t r = m; r < MR; ++r) dst[q * MR + r] = 0.0f;
     }
     for (; p < k; ++p)
-        for (int64_t i = 0; i < MR; ++i) Ap[p * MR + i] = i < m ? A[i * lda + p] : 0.0f;
+        for (int64_t i = 0; i < m; ++i) Ap[p * MR + i] = A[i * lda + p];
 }
 
 // B with contiguous columns (rsb == 1, B(p, j) = B[j*csb + p], e.g. W.T): columns of B become
@@ -86,11 +91,9 @@ void pack_b_cols_f32(float* Bp, const float* B, int64_t csb, int64_t n, int64_t 
         for (int64_t j = 0; j < n4; j += 4) transpose4(dst + j, NR, B + j * csb + p, csb);
         for (int64_t j = n4; j < n; ++j)
             for (int q = 0; q < 4; ++q) dst[q * NR + j] = B[j * csb + p + q];
-        for (int q = 0; q < 4; ++q)
-            for (int64_t j = n; j < NR; ++j) dst[q * NR + j] = 0.0f;
     }
     for (; p < k; ++p)
-        for (int64_t j = 0; j < NR; ++j) Bp[p * NR + j] = j < n ? B[j * csb + p] : 0.0f;
+        for (int64_t j = 0; j < n; ++j) Bp[p * NR + j] = B[j * csb + p];
 }
 #endif
 
@@ -128,16 +131,18 @@ void pack_b(T* Bp, const T* B, int64_t rsb, int64_t csb, int64_t k, int64_t n) {
 
 template <typename T>
 void pack_a_panel(T* Ap, const T* A, int64_t rsa, int64_t csa, int64_t m, int64_t k, int MR) {
+    if (m < MR) std::memset(Ap, 0, sizeof(T) * k * MR);
     switch (MR) {
         case 6: return pack_a<6>(Ap, A, rsa, csa, m, k);
         default:
             for (int64_t p = 0; p < k; ++p)
-                for (int64_t i = 0; i < MR; ++i) Ap[p * MR + i] = i < m ? A[i * rsa + p * csa] : T(0);
+                for (int64_t i = 0; i < m; ++i) Ap[p * MR + i] = A[i * rsa + p * csa];
     }
 }
 
 template <typename T>
 void pack_b_panel(T* Bp, const T* B, int64_t rsb, int64_t csb, int64_t k, int64_t n, int NR) {
+    if (n < NR) std::memset(Bp, 0, sizeof(T) * k * NR);
     switch (NR) {
         case 4: return pack_b<4>(Bp, B, rsb, csb, k, n);
         case 8: return pack_b<8>(Bp, B, rsb, csb, k, n);
@@ -145,7 +150,7 @@ void pack_b_panel(T* Bp, const T* B, int64_t rsb, int64_t csb, int64_t k, int64_
         case 32: return pack_b<32>(Bp, B, rsb, csb, k, n);
         default:
             for (int64_t p = 0; p < k; ++p)
-                for (int64_t j = 0; j < NR; ++j) Bp[p * NR + j] = j < n ? B[p * rsb + j * csb] : T(0);
+                for (int64_t j = 0; j < n; ++j) Bp[p * NR + j] = B[p * rsb + j * csb];
     }
 }
 
