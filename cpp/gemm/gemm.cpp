@@ -2,6 +2,8 @@
 //   jc: NC-wide column blocks of B and C      pc: KC-deep slices of the sum, packed into Bp
 //   ic: MC-tall row blocks of A and C, packed into Ap (sized for L2)
 //   jr, ir: NR x MR register tiles, one micro-kernel call each (a Bp micro-panel stays in L1)
+// Operands too small to repay the copy are read in place instead (decide_packing): the
+// micro-kernel takes strides, so a packed panel and the operand itself look alike to it.
 // Threads split C into bands along M or N (never K) and run the loops independently: every
 // element of C is summed in the same order whatever the thread count, so results are bitwise
 // identical for 1, 2 or N threads, and no thread ever waits on another mid-call (which matters on
@@ -84,7 +86,7 @@ struct Job {
     int64_t M, N, K;
     T alpha, beta;
     Activation act;
-    bool pack_a, pack_b;  // decided once per call (see packing_pays), so every thread agrees
+    bool pack_a, pack_b;  // decided once per call (decide_packing), so every thread agrees
 };
 
 // Packing copies an operand so that the micro-kernel reads it contiguously and from cache; it
