@@ -309,7 +309,7 @@ def train_step(model, xb, yb, *, return_output=False):
 
         >>> loss = model.train_step(x[:32], y[:32])
     """
-    state = _compiled(model, "train_step")
+    state = model.__dict__.get("_compiled") or _compiled(model, "train_step")  # the check, inlined
     plan = _plan.cached(model, state.loss, state.optimizer) if state.optimizer is not None else None
     if plan is not None:
         return plan.train_step(xb, yb, return_output)
