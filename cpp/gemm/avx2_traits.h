@@ -20,7 +20,6 @@ struct Avx2<float> {
     static Mask all() { return _mm256_set1_epi32(-1); }
     static V zero() { return _mm256_setzero_ps(); }
     static V set1(float x) { return _mm256_set1_ps(x); }
-    static V load(const float* p) { return _mm256_load_ps(p); }
     static V loadu(const float* p) { return _mm256_loadu_ps(p); }
     static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
@@ -44,7 +43,6 @@ struct Avx2<double> {
     static Mask all() { return _mm256_set1_epi32(-1); }
     static V zero() { return _mm256_setzero_pd(); }
     static V set1(double x) { return _mm256_set1_pd(x); }
-    static V load(const double* p) { return _mm256_load_pd(p); }
     static V loadu(const double* p) { return _mm256_loadu_pd(p); }
     static V broadcast(const double* p) { return _mm256_broadcast_sd(p); }
     static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }

@@ -22,7 +22,6 @@ struct Avx512<float> {
     static Mask first_lanes(int64_t k) { return k <= 0 ? Mask(0) : k >= 16 ? all() : Mask((1u << k) - 1); }
     static V zero() { return _mm512_setzero_ps(); }
     static V set1(float x) { return _mm512_set1_ps(x); }
-    static V load(const float* p) { return _mm512_load_ps(p); }
     static V loadu(const float* p) { return _mm512_loadu_ps(p); }
     static V broadcast(const float* p) { return _mm512_set1_ps(*p); }
     static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
@@ -43,7 +42,6 @@ struct Avx512<double> {
     static Mask first_lanes(int64_t k) { return k <= 0 ? Mask(0) : k >= 8 ? all() : Mask((1u << k) - 1); }
     static V zero() { return _mm512_setzero_pd(); }
     static V set1(double x) { return _mm512_set1_pd(x); }
-    static V load(const double* p) { return _mm512_load_pd(p); }
     static V loadu(const double* p) { return _mm512_loadu_pd(p); }
     static V broadcast(const double* p) { return _mm512_set1_pd(*p); }
     static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
