@@ -14,48 +14,38 @@ namespace lamina {
 namespace {
 
 constexpr double kMinWorkPerThread = 1 << 15;
+constexpr double kExpCost = 8;  // an exp or log, in element operations
 
-// The mean of term(i) over i < n: terms computed in parallel (each also writes its gradient) into
-// a grow-only buffer of the calling thread, then summed in index order, so the loss is the same
-// for any thread count and a training loop's steady state allocates nothing.
-template <typename Term>
-double mean_of_terms(int64_t n, double work_per_term, Term&& term) {
+// The mean of n terms. body(lo, hi, terms) writes terms[lo, hi) (and the gradient's part for
+// them); the ranges run in parallel into a grow-only buffer of the calling thread, which is then
+// summed in index order, so the loss is the same for any thread count and a training loop's
+// steady state allocates nothing.
+template <typename Body>
+double mean_of_terms(int64_t n, double work_per_term, Body&& body) {
     thread_local std::vector<double> terms;
     if (int64_t(terms.size()) < n) terms.resize(n);
     double* out = terms.data();
-    parallel_for(n, work_per_term, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) out[i] = term(i);
-    });
+    parallel_for(n, work_per_term, kMinWorkPerThread, [&](int64_t lo, int64_t hi) { body(lo, hi, out); });
     double sum = 0.0;
     for (int64_t i = 0; i < n; ++i) sum += out[i];
     return sum / double(n);
 }
 
-// Writes softmax(z_r) into dz_r and returns logsumexp(z_r), for one row.
-template <typename T>
-double softmax_row(T* dz_r, const T* z_r, int64_t cols) {
-    T max = z_r[0];
-    for (int64_t j = 1; j < cols; ++j) max = std::max(max, z_r[j]);
-    for (int64_t j = 0; j < cols; ++j) dz_r[j] = exp_nonpositive(z_r[j] - max);
-    double sum = 0.0;
-    for (int64_t j = 0; j < cols; ++j) sum += dz_r[j];
-    const T inv = T(1.0 / sum);
-    for (int64_t j = 0; j < cols; ++j) dz_r[j] *= inv;
-    return double(max) + std::log(sum);
-}
-
 }  // namespace
 
+// Row r's loss is logsumexp(z_r) - z_r[label]; softmax_rows gives the softmax and logsumexp of a
+// block of rows at once.
 template <typename T>
 double cross_entropy_labels(T* dz, const T* z, const int64_t* label, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
-    return mean_of_terms(rows, double(cols) * 8, [&](int64_t r) {
-        T* dz_r = dz + r * cols;
-        const double lse = softmax_row(dz_r, z + r * cols, cols);
-        dz_r[label[r]] -= T(1);
-        for (int64_t j = 0; j < cols; ++j) dz_r[j] *= scale;
-        return lse - double(z[r * cols + label[r]]);
+    return mean_of_terms(rows, double(cols) * kExpCost, [&](int64_t lo, int64_t hi, double* loss) {
+        softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, loss + lo);
+        for (int64_t r = lo; r < hi; ++r) {
+            loss[r] -= double(z[r * cols + label[r]]);
+            dz[r * cols + label[r]] -= T(1);
+        }
+        for (int64_t i = lo * cols; i < hi * cols; ++i) dz[i] *= scale;
     });
 }
 
@@ -63,18 +53,21 @@ template <typename T>
 double cross_entropy_probs(T* dz, const T* z, const T* t, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
-    return mean_of_terms(rows, double(cols) * 8, [&](int64_t r) {
-        T* dz_r = dz + r * cols;
-        const T* z_r = z + r * cols;
-        const T* t_r = t + r * cols;
-        const double lse = softmax_row(dz_r, z_r, cols);
-        double loss = 0.0, mass = 0.0;
-        for (int64_t j = 0; j < cols; ++j) {
-            loss += double(t_r[j]) * (lse - double(z_r[j]));
-            mass += double(t_r[j]);
+    return mean_of_terms(rows, double(cols) * kExpCost, [&](int64_t lo, int64_t hi, double* loss) {
+        softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, loss + lo);
+        for (int64_t r = lo; r < hi; ++r) {
+            T* dz_r = dz + r * cols;
+            const T* z_r = z + r * cols;
+            const T* t_r = t + r * cols;
+            const double lse = loss[r];
+            double row_loss = 0.0, mass = 0.0;
+            for (int64_t j = 0; j < cols; ++j) {
+                row_loss += double(t_r[j]) * (lse - double(z_r[j]));
+                mass += double(t_r[j]);
+            }
+            for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;
+            loss[r] = row_loss;
         }
-        for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;
-        return loss;
     });
 }
 
@@ -82,10 +75,12 @@ template <typename T>
 double binary_cross_entropy(T* dz, const T* z, const T* t, int64_t n) {
     if (n == 0) return 0.0;
     const T scale = T(1.0 / double(n));
-    return mean_of_terms(n, 8, [&](int64_t i) {
-        dz[i] = (sigmoid_scalar(z[i]) - t[i]) * scale;
-        const double zi = z[i], ti = t[i];
-        return std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
+    return mean_of_terms(n, 2 * kExpCost, [&](int64_t lo, int64_t hi, double* loss) {
+        for (int64_t i = lo; i < hi; ++i) {
+            dz[i] = (sigmoid_scalar(z[i]) - t[i]) * scale;
+            const double zi = z[i], ti = t[i];
+            loss[i] = std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
+        }
     });
 }
 

@@ -39,7 +39,8 @@ def assert_elementwise_close(got, want, dtype, what):
 
 
 def family(name, tile):
-    return {"1": 1, "T-1": tile - 1, "T": tile, "T+1": tile + 1, "2T": 2 * tile, "prime": 37}[name]
+    return {"1": 1, "T-1": tile - 1, "T": tile, "T+1": tile + 1, "2T": 2 * tile, "2T+1": 2 * tile + 1,
+            "T/2": tile // 2, "T/2+1": tile // 2 + 1, "prime": 37}[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,8 +49,9 @@ def family(name, tile):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k_name", ["1", "KC-1", "KC", "KC+1", "2KC+3"])
-@pytest.mark.parametrize("n_name", ["1", "T-1", "T", "T+1", "2T", "prime"])
-@pytest.mark.parametrize("m_name", ["1", "T-1", "T", "T+1", "2T", "prime"])
+# T/2 columns: the widest one-vector tile; 2T+1 rows: a 12-row narrow tile and a 1-row edge.
+@pytest.mark.parametrize("n_name", ["1", "T/2", "T/2+1", "T-1", "T", "T+1", "2T", "prime"])
+@pytest.mark.parametrize("m_name", ["1", "T-1", "T", "T+1", "2T", "2T+1", "prime"])
 def test_gemm_shape_families(isa, packing, threads, dtype, m_name, n_name, k_name):
     blk = _native.blocking(dtype)
     m, n = family(m_name, blk["MR"]), family(n_name, blk["NR"])
@@ -193,7 +195,7 @@ def test_packing_never_changes_a_bit(isa, dtype, trans_a, trans_b):
     rng = np.random.default_rng(9)
     before = _native.packing()
     for m, n, k in [(1, 1, 1), (blk["MR"] + 1, blk["NR"] - 1, 7), (37, 2 * blk["NR"] + 3, blk["KC"] + 5),
-                    (64, 30, 784), (30, 784, 64)]:
+                    (64, 30, 784), (30, 784, 64), (32, blk["NR"] // 2, 8), (2 * blk["MR"] + 1, blk["NR"] // 2 + 1, 5)]:
         a = rand(rng, (k, m) if trans_a else (m, k), dtype)
         b = rand(rng, (n, k) if trans_b else (k, n), dtype)
         bias = rand(rng, (n,), dtype)

@@ -1,7 +1,8 @@
 // The GEMM engine: BLIS's five loops around a micro-kernel.
 //   jc: NC-wide column blocks of B and C      pc: KC-deep slices of the sum, packed into Bp
 //   ic: MC-tall row blocks of A and C, packed into Ap (sized for L2)
-//   jr, ir: NR x MR register tiles, one micro-kernel call each (a Bp micro-panel stays in L1)
+//   jr, ir: NR x MR register tiles, one micro-kernel call each (a Bp micro-panel stays in L1);
+//           a tile at most NR/2 wide with A in place takes 2*MR rows
 // Operands too small to repay the copy are read in place instead (decide_packing): the
 // micro-kernel takes strides, so a packed panel and the operand itself look alike to it.
 // Threads split C into bands along M or N (never K) and run the loops independently: every
@@ -115,6 +116,8 @@ void decide_packing(Job<T>& job, const Blocking<T>& bl) {
 template <typename T>
 void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t KC, T* Ap, T* Bp) {
     const int64_t MR = bl.MR, NR = bl.NR;
+    // A packed B panel of n columns is NR wide, or half that when one vector covers it.
+    const auto panel_width = [NR](int64_t n) { return n <= NR / 2 ? NR / 2 : NR; };
     for (int64_t jc = 0; jc < job.N; jc += NC) {
         const int64_t nc = std::min(NC, job.N - jc);
         for (int64_t pc = 0; pc < job.K; pc += KC) {
@@ -125,10 +128,11 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
             if (job.pack_b) {
                 for (int64_t j = 0; j < nc; j += NR)
                     pack_b_panel(Bp + j * kc, job.B + pc * job.rsb + (jc + j) * job.csb, job.rsb,
-                                 job.csb, kc, std::min(NR, nc - j), bl.NR);
+                                 job.csb, kc, std::min(NR, nc - j), panel_width(nc - j));
             } else if (nc % NR != 0) {
                 const int64_t j = nc / NR * NR;
-                pack_b_panel(Bp, job.B + pc * job.rsb + jc + j, job.rsb, int64_t(1), kc, nc - j, bl.NR);
+                pack_b_panel(Bp, job.B + pc * job.rsb + jc + j, job.rsb, int64_t(1), kc, nc - j,
+                             panel_width(nc - j));
             }
 
             // beta applies once, on the first slice of the sum; bias and activation on the last.
@@ -154,10 +158,12 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
                     const bool b_in_place = !job.pack_b && n == NR;
                     const T* b = b_in_place ? job.B + pc * job.rsb + jc + jr
                                             : Bp + (job.pack_b ? jr * kc : 0);
-                    const int64_t rsb = b_in_place ? job.rsb : NR;
+                    const int64_t rsb = b_in_place ? job.rsb : panel_width(n);
                     ep.bias = (last && job.bias) ? job.bias + jc + jr : nullptr;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        const int64_t m = std::min(MR, mc - ir);
+                    // A narrow tile (one vector) takes twice the rows when A is read in place.
+                    const int64_t rows = !job.pack_a && n <= NR / 2 ? 2 * MR : MR;
+                    for (int64_t ir = 0; ir < mc; ir += rows) {
+                        const int64_t m = std::min(rows, mc - ir);
                         T* c = job.C + (ic + ir) * job.ldc + jc + jr;
                         bl.kernel(kc, a + ir * a_tile, rsa, csa, b, rsb, c, job.ldc, m, n, ep);
                         if (late_activation) apply_activation_tile(c, job.ldc, m, n, job.act);

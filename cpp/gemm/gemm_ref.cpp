@@ -11,6 +11,11 @@ namespace {
 template <typename T, int MR, int NR>
 void gemm_generic(int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb, T* C,
                   int64_t ldc, int64_t m, int64_t n, const Epilogue<T>& ep) {
+    if (m > MR) {  // a tall tile (n <= NR/2, A in place): its two halves
+        gemm_generic<T, MR, NR>(k, a, rsa, csa, b, rsb, C, ldc, MR, n, ep);
+        gemm_generic<T, MR, NR>(k, a + MR * rsa, rsa, csa, b, rsb, C + MR * ldc, ldc, m - MR, n, ep);
+        return;
+    }
     T acc[MR][NR] = {};
     if (m == MR && n == NR) {  // the common case, with compile-time trip counts
         for (int64_t p = 0; p < k; ++p, a += csa, b += rsb)

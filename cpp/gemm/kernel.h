@@ -1,10 +1,12 @@
 // What the GEMM engine needs from a micro-kernel, and the per-ISA blocking table.
 // Micro-kernel contract, for every file named <s|d>gemm_<MR>x<NR>_<isa>.cpp:
-//   C[m<=MR, n<=NR] = beta*C + alpha * A(MR x k) * B(k x NR)  (+ bias[0..n), then ReLU if asked)
-// A(i, p) = a[i*rsa + p*csa], B(p, j) = b[p*rsb + j]: either packed panels (Ap: k columns of MR
-// values, rsa 1, csa MR; Bp: k rows of NR values, rsb NR) or the operands in place. C has row
-// stride ldc. Edge tiles (m < MR or n < NR) read only rows i < m of A but all NR columns of B
-// (so an edge tile of B is always packed, zero-padded), and touch only their m x n elements of C.
+//   C[m, n] = beta*C + alpha * A(m x k) * B(k x n)  (+ bias[0..n), then ReLU if asked)
+// with m <= MR and n <= NR, or m <= 2*MR when n <= NR/2 and A is read in place (a narrow tile
+// of twice the rows). A(i, p) = a[i*rsa + p*csa], B(p, j) = b[p*rsb + j]: either packed panels
+// (Ap: k columns of MR values, rsa 1, csa MR; Bp: k rows of NR values, or NR/2 for a panel that
+// narrow, rsb the panel width) or the operands in place. C has row stride ldc. Edge tiles read only
+// rows i < m of A but every column of B up to the panel width (so an edge tile of B is always
+// packed, zero-padded), and touch only their m x n elements of C.
 #pragma once
 #include <cstdint>
 
