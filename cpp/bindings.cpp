@@ -531,13 +531,26 @@ class PyPlan {
         if (f32_) build<float>(layers, W0); else build<double>(layers, W0);
     }
 
-    py::tuple train_step(py::array x, py::array target, double lr, double momentum,
-                         double weight_decay, bool nesterov, double beta1, double beta2, double eps,
-                         int64_t step, bool want_output) {
+    // The optimizer's settings, kept until they change: Python sends them again only when the
+    // optimizer's hyperparameters were assigned, so a step's call carries just its data.
+    void set_hyper(double lr, double momentum, double weight_decay, bool nesterov, double beta1,
+                   double beta2, double eps) {
         if (optimizer_ == OptimizerKind::sgd && momentum != 0.0 && !every_layer_has_state_)
             fail_value("momentum != 0 needs velocity arrays in every plan layer");
-        return f32_ ? train_step_as<float>(*f_, x, target, {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, step}, want_output)
-                    : train_step_as<double>(*d_, x, target, {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, step}, want_output);
+        hyper_ = {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, 0};
+        hyper_set_ = true;
+    }
+
+    // Returns the loss, or (loss, output before the update) with want_output. step is Adam's step
+    // count for this update (from 1); SGD ignores it.
+    py::object train_step(py::array x, py::array target, int64_t step, bool want_output) {
+        if (!hyper_set_) fail_value("set_hyper must be called before the first train_step");
+        if (optimizer_ == OptimizerKind::adam && step < 1)
+            fail_value("Adam's step count must be >= 1, got " + std::to_string(step));
+        Hyper hyper = hyper_;
+        hyper.step = step;
+        return f32_ ? train_step_as<float>(*f_, x, target, hyper, want_output)
+                    : train_step_as<double>(*d_, x, target, hyper, want_output);
     }
 
     py::array predict(py::array x) { return f32_ ? predict_as<float>(*f_, x) : predict_as<double>(*d_, x); }
@@ -642,7 +655,7 @@ class PyPlan {
     }
 
     template <typename T>
-    py::tuple train_step_as(Plan<T>& plan, const py::array& x, const py::array& target,
+    py::object train_step_as(Plan<T>& plan, const py::array& x, const py::array& target,
                             const Hyper& hyper, bool want_output) {
         check_input(plan, x);
         const int64_t batch = x.shape(0), classes = plan.out_features();
@@ -665,7 +678,7 @@ class PyPlan {
             dim_is(target, 0, batch, "target", "batch size of the input");
             dim_is(target, 1, classes, "target", "out_features of the last layer");
         }
-        py::object out = py::none();
+        py::object out;  // null unless asked for: a step allocates nothing by default
         T* yp = nullptr;
         if (want_output) {
             auto y = empty<T>({batch, classes});
@@ -680,7 +693,8 @@ class PyPlan {
             py::gil_scoped_release release;
             loss = plan.train_step(yp, xp, lp, tp, batch, hyper);
         }
-        return py::make_tuple(loss, out);
+        if (want_output) return py::make_tuple(loss, out);
+        return py::float_(loss);
     }
 
     template <typename T>
@@ -705,6 +719,8 @@ class PyPlan {
 
     bool f32_ = true;
     bool every_layer_has_state_ = false;
+    Hyper hyper_{};
+    bool hyper_set_ = false;
     LossKind loss_ = LossKind::mse;
     OptimizerKind optimizer_ = OptimizerKind::sgd;
     std::unique_ptr<Plan<float>> f_;
@@ -770,9 +786,11 @@ PYBIND11_MODULE(_native, m) {
     py::class_<PyPlan>(m, "Plan")
         .def(py::init<py::list, const std::string&, const std::string&>(), py::arg("layers"),
              py::arg("loss"), py::arg("optimizer"))
-        .def("train_step", &PyPlan::train_step, py::arg("x"), py::arg("target"), py::arg("lr"),
-             py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"),
-             py::arg("beta2"), py::arg("eps"), py::arg("step"), py::arg("want_output"))
+        .def("set_hyper", &PyPlan::set_hyper, py::arg("lr"), py::arg("momentum"),
+             py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"), py::arg("beta2"),
+             py::arg("eps"))
+        .def("train_step", &PyPlan::train_step, py::arg("x"), py::arg("target"), py::arg("step"),
+             py::arg("want_output"))
         .def("predict", &PyPlan::predict, py::arg("x"));
     m.def("set_num_threads", [](int n) {
         if (n < 1) fail_value("number of threads must be >= 1, got " + std::to_string(n));

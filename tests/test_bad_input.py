@@ -801,6 +801,15 @@ def _plan_layer(state, softmax=False):
     return (W, b, np.zeros_like(W), np.zeros_like(b), state, None, softmax)
 
 
+def _adam_plan():
+    W, b = np.ones((3, 4)), np.ones(3)
+    plan = _native.Plan([(W, b, np.zeros_like(W), np.zeros_like(b), [np.zeros_like(W), np.zeros_like(b),
+                                                                     np.zeros_like(W), np.zeros_like(b)], None, False)],
+                        "mse", "adam")
+    plan.set_hyper(0.1, 0.0, 0.0, False, 0.9, 0.999, 1e-8)
+    return plan
+
+
 PLAN_CASES = {
     # Adam's state for an existing bias given as None: a null pointer written through (SIGSEGV).
     "Adam without the bias state": (lambda: _native.Plan([_plan_layer([np.zeros((3, 4)), None, np.zeros((3, 4)), None])],
@@ -809,9 +818,15 @@ PLAN_CASES = {
     "SGD without the bias velocity": (lambda: _native.Plan([_plan_layer([np.zeros((3, 4)), None])], "mse", "sgd"),
                                       ValueError, ["no optimizer state", "bias"]),
     "SGD momentum without velocity": (
-        lambda: _native.Plan([_plan_layer([])], "mse", "sgd").train_step(
-            np.ones((2, 4)), np.ones((2, 3)), 0.1, 0.9, 0.0, False, 0.9, 0.999, 1e-8, 1, False),
+        lambda: _native.Plan([_plan_layer([])], "mse", "sgd").set_hyper(0.1, 0.9, 0.0, False, 0.9, 0.999, 1e-8),
         ValueError, ["momentum", "velocity"]),
+    # A step before the settings would have trained with whatever the plan held.
+    "step before set_hyper": (
+        lambda: _native.Plan([_plan_layer([])], "mse", "sgd").train_step(np.ones((2, 4)), np.ones((2, 3)), 0, False),
+        ValueError, ["set_hyper", "before"]),
+    # Adam's bias correction divides by 1 - beta**step: step 0 is a division by zero.
+    "Adam step 0": (lambda: _adam_plan().train_step(np.ones((2, 4)), np.ones((2, 3)), 0, False),
+                    ValueError, ["step count", ">= 1"]),
     # A layer without features made the plan memcpy from an empty buffer's null pointer (UBSan).
     "layer without output features": (
         lambda: _native.Plan([(np.ones((0, 4)), None, np.zeros((0, 4)), None, [], None, False)], "mse", "sgd")

@@ -148,16 +148,36 @@ def test_plan_follows_parameter_rebinding_and_in_place_loads():
     assert np.array_equal(model.predict(x), np.full_like(before, 2.0))
 
 
-def test_learning_rate_changes_between_steps_are_honoured(layer_by_layer):
+# Each assignment must reach the native plan, which keeps a copy of the settings between steps.
+SETTING_CHANGES = {
+    "sgd momentum nesterov decay": [("lr", 0.01), ("momentum", 0.5), ("weight_decay", 0.0), ("nesterov", False)],
+    "adam": [("lr", 0.1), ("beta1", 0.5), ("beta2", 0.9), ("eps", 1e-3), ("weight_decay", 0.01), ("lr", 0.0)],
+}
+
+
+@pytest.mark.parametrize("optimizer", sorted(SETTING_CHANGES))
+def test_setting_changes_between_steps_are_honoured(optimizer, layer_by_layer):
     case = "torch style + CrossEntropyLoss"
-    fused, python = make(case, "adam", np.float32), make(case, "adam", np.float32)
+    fused, python = make(case, optimizer, np.float32), make(case, optimizer, np.float32)
     rng = np.random.default_rng(4)
-    for lr in (0.1, 0.01, 0.0):
-        fused.optimizer.lr = python.optimizer.lr = lr
+    x, y = batch(case, 16, np.float32, rng)
+    fused.train_step(x, y)
+    layer_by_layer(lambda: python.train_step(x, y))
+    for name, value in SETTING_CHANGES[optimizer]:
+        setattr(fused.optimizer, name, value)
+        setattr(python.optimizer, name, value)
         x, y = batch(case, 16, np.float32, rng)
         fused.train_step(x, y)
         layer_by_layer(lambda: python.train_step(x, y))
-        assert_same_state(fused, python, f"lr={lr}")
+        assert_same_state(fused, python, f"after {name} = {value}")
+    # load_state_dict assigns the settings too.
+    state = python.optimizer.state_dict()
+    state["lr"] = 0.2
+    fused.optimizer.load_state_dict(state)
+    python.optimizer.load_state_dict(state)
+    fused.train_step(x, y)
+    layer_by_layer(lambda: python.train_step(x, y))
+    assert_same_state(fused, python, "after load_state_dict")
 
 
 def test_bad_targets_raise_and_leave_the_model_untouched():

@@ -37,12 +37,22 @@ def _check_bool(value, name):
 class Optimizer:
     """Base class: holds the parameter list and the state buffers.
 
-    Subclasses define `_HYPER` (hyperparameter names, also their attribute names), `_BUFFERS`
-    (per-parameter state buffer names) and `step()`.
+    Subclasses define `_HYPER` (hyperparameter names, also their attribute names), `_COUNTERS`,
+    `_BUFFERS` (per-parameter state buffer names) and `step()`.
     """
 
     _HYPER = ()
+    _COUNTERS = ()  # the entries of _HYPER that each step advances (Adam's step_count)
     _BUFFERS = ()
+    _hyper_version = 0  # bumped by every assignment to a setting (see __setattr__)
+
+    def __setattr__(self, name, value):
+        # A compiled model's native plan keeps a copy of the settings (lr, momentum, ...) and
+        # compares this counter before each step, so an assignment such as `opt.lr = 0.01` reaches
+        # it without the step passing every setting on every call.
+        object.__setattr__(self, name, value)
+        if name in self._HYPER and name not in self._COUNTERS:
+            object.__setattr__(self, "_hyper_version", self._hyper_version + 1)
 
     def __init__(self, params):
         if isinstance(params, Parameter):
@@ -252,6 +262,7 @@ class Adam(Optimizer):
     """
 
     _HYPER = ("lr", "beta1", "beta2", "eps", "weight_decay", "step_count")
+    _COUNTERS = ("step_count",)
     _BUFFERS = ("m", "v")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):

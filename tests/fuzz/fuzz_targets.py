@@ -477,11 +477,17 @@ def _fuzz_plan(c):
             target = np.ascontiguousarray(np.abs(random_array(c, (batch, sizes[-1]), dtype)) % 1)
         else:
             target = random_array(c)
-        hyper = [0.1, 0.9 if optimizer == "momentum" else 0.0, 0.0, False, 0.9, 0.999, 1e-8, 1, c.chance(128)]
+        hyper = [0.1, 0.9 if optimizer == "momentum" else 0.0, 0.0, False, 0.9, 0.999, 1e-8]
+        step = [1, c.chance(128)]
         if c.rarely(64):
             i = c.below(len(hyper))
-            hyper[i] = random_value(c, "bool" if i in (3, 8) else "int" if i == 7 else "float")
-        plan.train_step(x, target, *hyper)
+            hyper[i] = random_value(c, "bool" if i == 3 else "float")
+        if c.rarely(64):
+            i = c.below(len(step))
+            step[i] = random_value(c, "int" if i == 0 else "bool")
+        if c.chance(250):
+            plan.set_hyper(*hyper)
+        plan.train_step(x, target, *step)
 
 
 def bindings_target(data):
