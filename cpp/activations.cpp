@@ -67,7 +67,7 @@ void tanh_backward(T* dx, const T* dy, const T* y, int64_t n) {
 // most of its time in per-row loops of 4): shift each row by its max, exponentiate, normalise.
 // Row sums are taken in double.
 template <typename T>
-void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* lse) {
+void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* max_out, double* sum_out) {
     if (rows == 0 || cols == 0) return;
     for (int64_t r = 0; r < rows; ++r) {
         const T* xr = x + r * cols;
@@ -75,7 +75,7 @@ void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* lse) {
         T max = xr[0];
         for (int64_t j = 1; j < cols; ++j) max = std::max(max, xr[j]);
         for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - max;
-        if (lse) lse[r] = double(max);
+        if (max_out) max_out[r] = double(max);
     }
     const int64_t n = rows * cols;
     for (int64_t i = 0; i < n; ++i) y[i] = exp_nonpositive(y[i]);
@@ -85,14 +85,14 @@ void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* lse) {
         for (int64_t j = 0; j < cols; ++j) sum += double(yr[j]);
         const T inv = T(1.0 / sum);
         for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
-        if (lse) lse[r] += std::log(sum);
+        if (sum_out) sum_out[r] = sum;
     }
 }
 
 template <typename T>
 void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols) {
     parallel_for(rows, double(cols) * kExpCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        softmax_rows(y + lo * cols, x + lo * cols, hi - lo, cols, nullptr);
+        softmax_rows(y + lo * cols, x + lo * cols, hi - lo, cols, nullptr, nullptr);
     });
 }
 
@@ -117,7 +117,7 @@ void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols
     template void tanh_forward<T>(T*, const T*, int64_t);                     \
     template void tanh_backward<T>(T*, const T*, const T*, int64_t);          \
     template void softmax_forward<T>(T*, const T*, int64_t, int64_t);         \
-    template void softmax_rows<T>(T*, const T*, int64_t, int64_t, double*);   \
+    template void softmax_rows<T>(T*, const T*, int64_t, int64_t, double*, double*); \
     template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t);
 LAMINA_INSTANTIATE(float)
 LAMINA_INSTANTIATE(double)

@@ -16,53 +16,83 @@ namespace {
 constexpr double kMinWorkPerThread = 1 << 15;
 constexpr double kExpCost = 8;  // an exp or log, in element operations
 
+// A grow-only buffer of n doubles, one per calling thread, so that a training loop's steady state
+// allocates nothing.
+double* scratch(int64_t n) {
+    thread_local std::vector<double> buffer;
+    if (int64_t(buffer.size()) < n) buffer.resize(n);
+    return buffer.data();
+}
+
+double sum_in_order(const double* v, int64_t n) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += v[i];
+    return sum;
+}
+
+// sum_i log(s_i) for s_i >= 1 (softmax row sums), as the log of their product: one log per
+// 2^900 of product rather than one per row. Both rounding errors stay near n ulp of double.
+double sum_of_logs(const double* s, int64_t n) {
+    double total = 0.0, product = 1.0;
+    for (int64_t i = 0; i < n; ++i) {
+        product *= s[i];
+        if (product > 0x1p900) {
+            total += std::log(product);
+            product = 1.0;
+        }
+    }
+    return total + std::log(product);
+}
+
 // The mean of n terms. body(lo, hi, terms) writes terms[lo, hi) (and the gradient's part for
-// them); the ranges run in parallel into a grow-only buffer of the calling thread, which is then
-// summed in index order, so the loss is the same for any thread count and a training loop's
-// steady state allocates nothing.
+// them); the ranges run in parallel, then the terms are summed in index order, so the loss is
+// the same for any thread count.
 template <typename Body>
 double mean_of_terms(int64_t n, double work_per_term, Body&& body) {
-    thread_local std::vector<double> terms;
-    if (int64_t(terms.size()) < n) terms.resize(n);
-    double* out = terms.data();
-    parallel_for(n, work_per_term, kMinWorkPerThread, [&](int64_t lo, int64_t hi) { body(lo, hi, out); });
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += out[i];
-    return sum / double(n);
+    double* terms = scratch(n);
+    parallel_for(n, work_per_term, kMinWorkPerThread, [&](int64_t lo, int64_t hi) { body(lo, hi, terms); });
+    return sum_in_order(terms, n) / double(n);
 }
 
 }  // namespace
 
-// Row r's loss is logsumexp(z_r) - z_r[label]; softmax_rows gives the softmax and logsumexp of a
-// block of rows at once.
+// Row r's loss is logsumexp(z_r) - z_r[label] = (max_r - z_r[label]) + log(sum_r), from
+// softmax_rows' max and sum of the row.
 template <typename T>
 double cross_entropy_labels(T* dz, const T* z, const int64_t* label, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
-    return mean_of_terms(rows, double(cols) * kExpCost, [&](int64_t lo, int64_t hi, double* loss) {
-        softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, loss + lo);
+    double* shift = scratch(2 * rows);  // max_r, then max_r - z_r[label]
+    double* sum = shift + rows;
+    parallel_for(rows, double(cols) * kExpCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, shift + lo, sum + lo);
         for (int64_t r = lo; r < hi; ++r) {
-            loss[r] -= double(z[r * cols + label[r]]);
+            shift[r] -= double(z[r * cols + label[r]]);
             dz[r * cols + label[r]] -= T(1);
         }
         for (int64_t i = lo * cols; i < hi * cols; ++i) dz[i] *= scale;
     });
+    return (sum_in_order(shift, rows) + sum_of_logs(sum, rows)) / double(rows);
 }
 
 template <typename T>
 double cross_entropy_probs(T* dz, const T* z, const T* t, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
+    // Row maxima and sums after the rows' terms, which mean_of_terms keeps in the same buffer
+    // (already large enough, so its own scratch(rows) leaves these pointers valid).
+    double* max = scratch(3 * rows) + rows;
+    double* sum = max + rows;
     return mean_of_terms(rows, double(cols) * kExpCost, [&](int64_t lo, int64_t hi, double* loss) {
-        softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, loss + lo);
+        softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, max + lo, sum + lo);
         for (int64_t r = lo; r < hi; ++r) {
             T* dz_r = dz + r * cols;
             const T* z_r = z + r * cols;
             const T* t_r = t + r * cols;
-            const double lse = loss[r];
+            const double logsumexp = max[r] + std::log(sum[r]);
             double row_loss = 0.0, mass = 0.0;
             for (int64_t j = 0; j < cols; ++j) {
-                row_loss += double(t_r[j]) * (lse - double(z_r[j]));
+                row_loss += double(t_r[j]) * (logsumexp - double(z_r[j]));
                 mass += double(t_r[j]);
             }
             for (int64_t j = 0; j < cols; ++j) dz_r[j] = (dz_r[j] * T(mass) - t_r[j]) * scale;

@@ -95,6 +95,20 @@ def test_cross_entropy_is_stable_at_large_logits():
     assert np.isfinite(loss_fn.backward()).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_over_a_batch_whose_row_sums_multiply_past_double(dtype, rng, close):
+    """The label form adds the rows' log-sums as the log of their product, rescaled on the way:
+    3,000 rows of 10 classes multiply to ~10**3000, far past double's range."""
+    rows, cols = 3000, 10
+    loss = lm.CrossEntropyLoss()(np.zeros((rows, cols), dtype), rng.integers(0, cols, rows))
+    assert abs(loss - np.log(cols)) < 1e-12, loss  # every row is log(10), in double
+    z = (3 * rng.standard_normal((rows, cols))).astype(dtype)
+    labels = rng.integers(0, cols, rows)
+    p = np_softmax(z.astype(np.float64))
+    expected = -np.mean(np.log(p[np.arange(rows), labels]))
+    close(lm.CrossEntropyLoss()(z, labels), expected, dtype, cols, "cross-entropy over 3,000 rows")
+
+
 # ------------------------------------------------------------------------------------------------
 # BCEWithLogitsLoss and MSELoss
 

@@ -14,6 +14,7 @@ from . import _native, losses, optim
 from ._checks import check_unit_interval
 from .layers import Dense, Linear, Parameter, ReLU, Sigmoid, Softmax, Tanh, _as_batch
 
+_INT64 = np.dtype(np.int64)  # class labels in the native step's form (compared by identity)
 _ACTIVATION_MODULES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax"}
 
 
@@ -134,6 +135,7 @@ class NativePlan:
 
     def __init__(self, native, loss_kind, optimizer, dtype, first_layer, last_layer):
         self._native = native
+        self._native_step = native.train_step  # bound once: this runs on every step
         self._by_class = loss_kind in ("cross_entropy", "probability_cross_entropy")
         self._unit_targets = loss_kind != "mse"  # probabilities or 0/1 targets must lie in [0, 1]
         self._optimizer = optimizer
@@ -173,7 +175,7 @@ class NativePlan:
     def train_step(self, xb, yb, return_output=False):
         """Forward, loss, backward and optimizer update in one native call; returns the loss
         (and the output before the update, with return_output=True)."""
-        if type(xb) is np.ndarray and self._by_class and type(yb) is np.ndarray and yb.dtype == np.int64:
+        if type(xb) is np.ndarray and type(yb) is np.ndarray and yb.dtype is _INT64 and self._by_class:
             # Arrays and class labels: the native call checks everything about them (dtype, shape,
             # layout, label range) before it touches memory, so they go straight in; if they do
             # not fit, the converting path below tries again and names the problem.
@@ -187,17 +189,21 @@ class NativePlan:
     def _run(self, x, t, return_output):
         opt = self._optimizer
         if opt._hyper_version != self._hyper_version:  # settings assigned since the last step
-            if self._adam:
-                self._native.set_hyper(opt.lr, 0.0, opt.weight_decay, False, opt.beta1, opt.beta2, opt.eps)
-            else:
-                self._native.set_hyper(opt.lr, opt.momentum, opt.weight_decay, opt.nesterov, 0.0, 0.0, 0.0)
-            self._hyper_version = opt._hyper_version
+            self._send_settings()
         if not self._adam:
-            return self._native.train_step(x, t, 0, return_output)
+            return self._native_step(x, t, 0, return_output)
         step = opt.step_count + 1
-        result = self._native.train_step(x, t, step, return_output)
+        result = self._native_step(x, t, step, return_output)
         opt.step_count = step
         return result
+
+    def _send_settings(self):
+        opt = self._optimizer
+        if self._adam:
+            self._native.set_hyper(opt.lr, 0.0, opt.weight_decay, False, opt.beta1, opt.beta2, opt.eps)
+        else:
+            self._native.set_hyper(opt.lr, opt.momentum, opt.weight_decay, opt.nesterov, 0.0, 0.0, 0.0)
+        self._hyper_version = opt._hyper_version
 
     def predict(self, x):
         """The model's output for x, in one native call."""
