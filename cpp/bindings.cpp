@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <cstdint>
 #include <string>
@@ -537,17 +538,16 @@ class PyPlan {
                    double beta2, double eps) {
         if (optimizer_ == OptimizerKind::sgd && momentum != 0.0 && !every_layer_has_state_)
             fail_value("momentum != 0 needs velocity arrays in every plan layer");
-        hyper_ = {lr, momentum, weight_decay, nesterov, beta1, beta2, eps, 0};
-        hyper_set_ = true;
+        hyper_ = Hyper{lr, momentum, weight_decay, nesterov, beta1, beta2, eps, 0};
     }
 
     // Returns the loss, or (loss, output before the update) with want_output. step is Adam's step
     // count for this update (from 1); SGD ignores it.
     py::object train_step(py::array x, py::array target, int64_t step, bool want_output) {
-        if (!hyper_set_) fail_value("set_hyper must be called before the first train_step");
+        if (!hyper_) fail_value("set_hyper must be called before the first train_step");
         if (optimizer_ == OptimizerKind::adam && step < 1)
             fail_value("Adam's step count must be >= 1, got " + std::to_string(step));
-        Hyper hyper = hyper_;
+        Hyper hyper = *hyper_;
         hyper.step = step;
         return f32_ ? train_step_as<float>(*f_, x, target, hyper, want_output)
                     : train_step_as<double>(*d_, x, target, hyper, want_output);
@@ -719,8 +719,7 @@ class PyPlan {
 
     bool f32_ = true;
     bool every_layer_has_state_ = false;
-    Hyper hyper_{};
-    bool hyper_set_ = false;
+    std::optional<Hyper> hyper_;  // the optimizer's settings, once set_hyper has been called
     LossKind loss_ = LossKind::mse;
     OptimizerKind optimizer_ = OptimizerKind::sgd;
     std::unique_ptr<Plan<float>> f_;

@@ -16,10 +16,11 @@ namespace {
 constexpr double kMinWorkPerThread = 1 << 15;
 constexpr double kExpCost = 8;  // an exp or log, in element operations
 
-// A grow-only buffer of n doubles, one per calling thread, so that a training loop's steady state
-// allocates nothing.
-double* scratch(int64_t n) {
-    thread_local std::vector<double> buffer;
+// Grow-only buffers of n doubles, per calling thread, so that a training loop's steady state
+// allocates nothing: slot 0 holds mean_of_terms' terms, slot 1 a loss's own per-row values.
+double* scratch(int64_t n, int slot) {
+    thread_local std::vector<double> buffers[2];
+    std::vector<double>& buffer = buffers[slot];
     if (int64_t(buffer.size()) < n) buffer.resize(n);
     return buffer.data();
 }
@@ -49,7 +50,7 @@ double sum_of_logs(const double* s, int64_t n) {
 // the same for any thread count.
 template <typename Body>
 double mean_of_terms(int64_t n, double work_per_term, Body&& body) {
-    double* terms = scratch(n);
+    double* terms = scratch(n, 0);
     parallel_for(n, work_per_term, kMinWorkPerThread, [&](int64_t lo, int64_t hi) { body(lo, hi, terms); });
     return sum_in_order(terms, n) / double(n);
 }
@@ -62,7 +63,7 @@ template <typename T>
 double cross_entropy_labels(T* dz, const T* z, const int64_t* label, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
-    double* shift = scratch(2 * rows);  // max_r, then max_r - z_r[label]
+    double* shift = scratch(2 * rows, 1);  // max_r, then max_r - z_r[label]
     double* sum = shift + rows;
     parallel_for(rows, double(cols) * kExpCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
         softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, shift + lo, sum + lo);
@@ -79,9 +80,7 @@ template <typename T>
 double cross_entropy_probs(T* dz, const T* z, const T* t, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
-    // Row maxima and sums after the rows' terms, which mean_of_terms keeps in the same buffer
-    // (already large enough, so its own scratch(rows) leaves these pointers valid).
-    double* max = scratch(3 * rows) + rows;
+    double* max = scratch(2 * rows, 1);
     double* sum = max + rows;
     return mean_of_terms(rows, double(cols) * kExpCost, [&](int64_t lo, int64_t hi, double* loss) {
         softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, max + lo, sum + lo);
