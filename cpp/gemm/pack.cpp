@@ -32,8 +32,11 @@ void pack_a_strided(T* Ap, const T* A, int64_t rsa, int64_t csa, int64_t m, int6
 // Bp[p*NR + j] = B(p, j): the generic form, any strides.
 template <int NR, typename T>
 void pack_b_strided(T* Bp, const T* B, int64_t rsb, int64_t csb, int64_t k, int64_t n) {
-    if (csb == 1) {  // rows of B contiguous: n values per row (the edge panel of an in-place B)
-        for (int64_t p = 0; p < k; ++p) std::memcpy(Bp + p * NR, B + p * rsb, sizeof(T) * n);
+    if (csb == 1) {
+        // Rows of B contiguous: n < NR values per row (the edge panel of an in-place B). A loop,
+        // not memcpy: a library call per row of 4 to 8 values was 11% of the 8-6-6-4 step.
+        for (int64_t p = 0; p < k; ++p)
+            for (int64_t j = 0; j < n; ++j) Bp[p * NR + j] = B[p * rsb + j];
         return;
     }
     for (int64_t p = 0; p < k; ++p) {
