@@ -15,19 +15,37 @@ void dense_forward(T* y, const T* x, const T* W, const T* b, int64_t M, int64_t 
     gemm<T>(y, N, x, K, 1, W, 1, K, b, M, N, K, T(1), T(0), act);
 }
 
+namespace {
+
+// db[0..W) += sum over i of dy[i*ld + 0..W), the W sums held in registers, each over i in order.
+template <int W, typename T>
+void column_sums_fixed(T* db, const T* dy, int64_t M, int64_t ld) {
+    T sum[W];
+    for (int j = 0; j < W; ++j) sum[j] = db[j];
+    for (int64_t i = 0; i < M; ++i)
+        for (int j = 0; j < W; ++j) sum[j] += dy[i * ld + j];
+    for (int j = 0; j < W; ++j) db[j] = sum[j];
+}
+
+// The same for a width n <= W, chosen among the instantiations 1..W.
+template <int W, typename T>
+void column_sums_upto(T* db, const T* dy, int64_t M, int64_t ld, int64_t n) {
+    if constexpr (W > 1)
+        if (n < W) return column_sums_upto<W - 1>(db, dy, M, ld, n);
+    column_sums_fixed<W>(db, dy, M, ld);
+}
+
+}  // namespace
+
 template <typename T>
 void column_sums(T* db, const T* dy, int64_t M, int64_t N) {
     if (M == 0 || N == 0) return;  // nothing to add (and no need to walk 2**40 empty rows)
-    // Split columns, never rows: each db[j] is summed over i = 0..M-1 in order.
-    if (N < 16) {  // too narrow for the row-wise loop to vectorize: one column at a time
-        for (int64_t j = 0; j < N; ++j) {
-            T sum = db[j];
-            for (int64_t i = 0; i < M; ++i) sum += dy[i * N + j];
-            db[j] = sum;
-        }
+    // Each db[j] is summed over i = 0..M-1 in order, however the columns are split.
+    if (N < 16) {  // too narrow for the row-wise loop to vectorize: up to 8 sums in registers
+        for (int64_t j = 0; j < N; j += 8) column_sums_upto<8>(db + j, dy + j, M, N, std::min<int64_t>(8, N - j));
         return;
     }
-    parallel_for(N, double(M), 1 << 16, [&](int64_t j0, int64_t j1) {
+    parallel_for(N, double(M), 1 << 16, [&](int64_t j0, int64_t j1) {  // split columns, never rows
         for (int64_t i = 0; i < M; ++i) {
             const T* row = dy + i * N;
             for (int64_t j = j0; j < j1; ++j) db[j] += row[j];

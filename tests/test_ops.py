@@ -175,6 +175,23 @@ def test_linear_backward_accumulates(isa, threads, dtype, batch, n_in, n_out):
     assert_gemm_close(db, rdb, ady.sum(0) + np.abs(db0), batch, dtype, "db")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_out", list(range(1, 18)) + [33])
+def test_bias_gradient_sums_each_column_in_row_order(isa, threads, dtype, n_out):
+    # Narrow dy keeps up to 8 column sums in registers (one code path per width), wider dy runs
+    # row-wise: every width must add db0 + dy[0] + dy[1] + ... in that order, bitwise.
+    rng = np.random.default_rng(n_out)
+    batch = 37
+    x, W, dy = rand(rng, (batch, 3), dtype), rand(rng, (n_out, 3), dtype), rand(rng, (batch, n_out), dtype)
+    db0 = rand(rng, (n_out,), dtype)
+    db = db0.copy()
+    ops.linear_backward(dy, x, W, np.zeros_like(W), db, need_dx=False)
+    want = db0.copy()
+    for row in dy:
+        want = want + row  # elementwise in dtype: one rounding per addition, rows in order
+    np.testing.assert_array_equal(db, want)
+
+
 def test_linear_backward_options():
     rng = np.random.default_rng(7)
     x, W, dy = rand(rng, (4, 3), np.float32), rand(rng, (2, 3), np.float32), rand(rng, (4, 2), np.float32)
