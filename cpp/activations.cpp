@@ -3,7 +3,9 @@
 #include "activations.h"
 
 #include <algorithm>
+#include <type_traits>
 
+#include "exp_block.h"
 #include "parallel.h"
 
 namespace lamina {
@@ -62,13 +64,15 @@ void tanh_backward(T* dx, const T* dy, const T* y, int64_t n) {
     });
 }
 
-// Three passes over the block instead of one per row, so that the exponentials run as one loop
-// over every element, which vectorizes however short the rows are (a 32 x 4 cross-entropy spent
-// most of its time in per-row loops of 4): shift each row by its max, exponentiate, normalise.
-// Row sums are taken in double.
-template <typename T>
-void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* max_out, double* sum_out) {
-    if (rows == 0 || cols == 0) return;
+namespace {
+
+// Softmax of each row of a block in three passes rather than row by row, so that the
+// exponentials run as one loop over every element (exp_block.h), which vectorizes however short
+// the rows are: shift each row by its max, exponentiate, normalise (row sums in double). Cols, the
+// row width, is known at compile time (a std::integral_constant: rows of up to 8 values, the
+// widths of classifier outputs, unroll completely) or only at run time (int64_t).
+template <typename T, typename Cols>
+void softmax_block(T* y, const T* x, int64_t rows, Cols cols, double* max_out, double* sum_out) {
     for (int64_t r = 0; r < rows; ++r) {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
@@ -77,8 +81,10 @@ void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* max_out,
         for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - max;
         if (max_out) max_out[r] = double(max);
     }
-    const int64_t n = rows * cols;
-    for (int64_t i = 0; i < n; ++i) y[i] = exp_nonpositive(y[i]);
+    if constexpr (std::is_same_v<T, float>)
+        exp_nonpositive_block(y, rows * cols);
+    else
+        for (int64_t i = 0; i < rows * cols; ++i) y[i] = std::exp(y[i]);
     for (int64_t r = 0; r < rows; ++r) {
         T* yr = y + r * cols;
         double sum = 0.0;
@@ -87,6 +93,24 @@ void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* max_out,
         for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
         if (sum_out) sum_out[r] = sum;
     }
+}
+
+template <int W, typename T>
+void softmax_narrow(T* y, const T* x, int64_t rows, int64_t cols, double* max_out, double* sum_out) {
+    if constexpr (W > 1)
+        if (cols < W) return softmax_narrow<W - 1>(y, x, rows, cols, max_out, sum_out);
+    softmax_block(y, x, rows, std::integral_constant<int64_t, W>(), max_out, sum_out);
+}
+
+}  // namespace
+
+void exp_nonpositive_block_generic(float* y, int64_t n) { exp_nonpositive_loop(y, n); }
+
+template <typename T>
+void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* max_out, double* sum_out) {
+    if (rows == 0 || cols == 0) return;
+    if (cols <= 8) return softmax_narrow<8>(y, x, rows, cols, max_out, sum_out);
+    softmax_block(y, x, rows, cols, max_out, sum_out);
 }
 
 template <typename T>

@@ -3,33 +3,8 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 namespace lamina {
-
-// e^x for x <= 0, the shifted arguments of a softmax; written without branches or calls so that a
-// row's loop vectorizes (glibc's expf, one call per element, was 80% of a 32 x 4 cross-entropy).
-// x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, so n ln2 is exact), e^r by Cephes' degree-6
-// polynomial (0.99 ulp at worst, checked against every float in [-87.33, 0]), then 2^n put into the
-// exponent bits. Below -87.33 (a denormal or zero e^x) it returns 0; NaN stays NaN. double uses
-// std::exp.
-inline float exp_nonpositive(float x) {
-    const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round(x / ln2), |x| < 2^22
-    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float e = p * r * r + r + 1.0f;
-    const float n_clamped = n >= -127.0f ? (n <= 127.0f ? n : 127.0f) : -127.0f;  // NaN: -127
-    const int32_t bits = (static_cast<int32_t>(n_clamped) + 127) << 23;
-    float two_to_n;
-    std::memcpy(&two_to_n, &bits, sizeof two_to_n);
-    return x < -87.33654f ? 0.0f : e * two_to_n;
-}
-inline double exp_nonpositive(double x) { return std::exp(x); }
 
 template <typename T>
 inline T sigmoid_scalar(T x) { return T(1) / (T(1) + std::exp(-x)); }

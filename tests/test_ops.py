@@ -264,13 +264,14 @@ def test_bitwise_identical_for_1_and_2_threads(isa, dtype):
 # Activations
 
 
-ACTIVATION_SHAPES = [(1, 1), (3, 7), (64, 30), (0, 5), (1000, 33)]
+# Softmax rows of up to 8 values run code unrolled per width: (33, 2), (32, 4), (17, 8), (5, 9).
+ACTIVATION_SHAPES = [(1, 1), (3, 7), (64, 30), (0, 5), (1000, 33), (33, 2), (32, 4), (17, 8), (5, 9)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "softmax"])
 @pytest.mark.parametrize("shape", ACTIVATION_SHAPES)
-def test_activation_forward_backward(threads, dtype, name, shape):
+def test_activation_forward_backward(isa, threads, dtype, name, shape):
     rng = np.random.default_rng(9)
     x, dy = rand(rng, shape, dtype) * 3, rand(rng, shape, dtype)
     y = getattr(ops, name)(x)
@@ -280,8 +281,18 @@ def test_activation_forward_backward(threads, dtype, name, shape):
     assert_elementwise_close(dx, want, dtype, f"{name} backward {shape}")
 
 
+def test_softmax_exponentials_across_the_float_range(isa):
+    # Rows (0, x): the second output is e^x / (1 + e^x), so every exponential the per-ISA loop
+    # computes is checked to a few ulp, from x = 0 down to where e^x leaves the normal floats.
+    x = -np.linspace(0.0, 87.3, 200_003, dtype=np.float32)
+    z = np.stack([np.zeros_like(x), x], axis=1)
+    y = ops.softmax(z)
+    want = np.exp(x.astype(np.float64)) / (1.0 + np.exp(x.astype(np.float64)))
+    np.testing.assert_allclose(y[:, 1], want, rtol=4 * np.finfo(np.float32).eps, atol=0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_and_cross_entropy_stable_at_1e4(dtype):
+def test_softmax_and_cross_entropy_stable_at_1e4(isa, dtype):
     z = np.array([[1e4, -1e4, 0.0, 1e4 - 1], [-1e4, -1e4 + 2, -1e4, -1e4]], dtype=dtype)
     y = ops.softmax(z)
     assert np.isfinite(y).all()
@@ -307,8 +318,8 @@ def test_activation_nan_propagates(name):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch,classes", [(1, 1), (1, 4), (32, 10), (1000, 3)])
-def test_cross_entropy(threads, dtype, batch, classes):
+@pytest.mark.parametrize("batch,classes", [(1, 1), (1, 4), (32, 10), (1000, 3), (32, 4), (7, 8), (9, 9)])
+def test_cross_entropy(isa, threads, dtype, batch, classes):
     rng = np.random.default_rng(10)
     z, labels = rand(rng, (batch, classes), dtype) * 4, rng.integers(0, classes, batch)
     loss, dz = ops.cross_entropy(z, labels)
@@ -324,7 +335,7 @@ def test_cross_entropy(threads, dtype, batch, classes):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch,classes", [(1, 1), (3, 4), (1000, 3)])
 @pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
-def test_probability_cross_entropy(threads, dtype, batch, classes, target_kind):
+def test_probability_cross_entropy(isa, threads, dtype, batch, classes, target_kind):
     rng = np.random.default_rng(14)
     p = ops.softmax(rand(rng, (batch, classes), dtype) * 3)
     p[0, 0] = 0.0  # one probability below the clip

@@ -1,4 +1,5 @@
-// The blocking table, one row per ISA and dtype, and the run-time choice between them.
+// The blocking table, one row per ISA and dtype, and the run-time choice between them, which
+// also picks the loop of softmax exponentials (exp_block.h).
 // Chosen once at import from the CPU's features, widest first (AVX-512, then AVX2+FMA, then the
 // portable kernels); LAMINA_ISA=avx2 or LAMINA_ISA=generic forces a narrower path, and tests
 // switch paths through set_gemm_isa.
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "exp_block.h"
 #include "gemm/gemm.h"
 #include "gemm/kernel.h"
 
@@ -94,6 +96,16 @@ const Blocking<double>& active_blocking<double>() {
         case kAvx2: return dgemm_avx2;
 #endif
         default: return dgemm_generic;
+    }
+}
+
+void exp_nonpositive_block(float* y, int64_t n) {
+    switch (active.load(std::memory_order_relaxed)) {
+#ifdef LAMINA_HAVE_X86_KERNELS
+        case kAvx512: return exp_nonpositive_block_avx512(y, n);
+        case kAvx2: return exp_nonpositive_block_avx2(y, n);
+#endif
+        default: return exp_nonpositive_block_generic(y, n);
     }
 }
 
