@@ -79,14 +79,14 @@ def batch(case, n, dtype, rng):
 
 
 @pytest.fixture
-def layer_by_layer(monkeypatch):
+def layer_by_layer():
     """Runs the body with the fused path switched off."""
     def run(fn):
-        monkeypatch.setattr(_plan, "enabled", False)
+        _plan.set_enabled(False)
         try:
             return fn()
         finally:
-            monkeypatch.setattr(_plan, "enabled", True)
+            _plan.set_enabled(True)
     return run
 
 
@@ -146,6 +146,50 @@ def test_plan_follows_parameter_rebinding_and_in_place_loads():
     model[0].bias.data = np.ones_like(model[0].bias.data)
     model[-1].bias.data = np.full_like(model[-1].bias.data, 2.0)
     assert np.array_equal(model.predict(x), np.full_like(before, 2.0))
+
+
+def test_training_step_sees_every_change_to_the_model(layer_by_layer, monkeypatch):
+    # The step's fast path trusts a plan until the change count moves (_changes.py): after each
+    # change below, the fused model must train exactly like its layer-by-layer twin.
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((8, 4)).astype(np.float32), rng.integers(0, 3, 8)
+
+    def build():
+        lm.manual_seed(1)
+        model = lm.Sequential(lm.Linear(4, 3))
+        return model.compile(optimizer=lm.SGD(model.parameters(), lr=0.1), loss=lm.CrossEntropyLoss())
+
+    changes = {
+        "none": lambda m: None,
+        "weight rebound": lambda m: setattr(m[0].weight, "data", np.full((3, 4), 0.25, np.float32)),
+        "gradient rebound": lambda m: setattr(m[0].bias, "grad", np.zeros(3, np.float32)),
+        "compiled again": lambda m: m.compile(optimizer=lm.SGD(m.parameters(), lr=0.5, momentum=0.9),
+                                              loss=lm.CrossEntropyLoss()),
+        "layer appended": lambda m: m.append(lm.ReLU()),
+    }
+
+    def run(model):  # one step after each change; the fused path is switched only between runs
+        losses, params = [], []
+        for change in changes.values():
+            change(model)
+            losses.append(lm.training.train_step(model, x, y))
+            params.append([p.data.copy() for p in model.parameters()])
+        return losses, params
+
+    fused = build()
+    (losses_f, params_f), (losses_p, params_p) = run(fused), layer_by_layer(lambda: run(build()))
+    for i, name in enumerate(changes):
+        assert losses_f[i] == losses_p[i], f"after '{name}': loss {losses_f[i]!r} != {losses_p[i]!r}"
+        for a, b in zip(params_f[i], params_p[i]):
+            assert np.array_equal(a, b), f"after '{name}': parameters differ"
+    # Switching the fused path off reaches a model whose plan is already built.
+    calls = []
+    backward = lm.Sequential.backward
+    monkeypatch.setattr(lm.Sequential, "backward", lambda self, dy: calls.append(1) or backward(self, dy))
+    lm.training.train_step(fused, x, y)
+    assert calls == [], "the fused step ran the Python backward"
+    layer_by_layer(lambda: lm.training.train_step(fused, x, y))
+    assert calls == [1], "with the fused path off, the step did not run layer by layer"
 
 
 # Each assignment must reach the native plan, which keeps a copy of the settings between steps.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import ops
+from . import _changes, ops
 from ._random import generator
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -137,13 +137,11 @@ class Parameter:
 
     __slots__ = ("data", "grad")
 
-    # Counts every rebinding of any Parameter's `data` or `grad`. Compiled native plans point at
-    # the arrays themselves, so they rebuild when this changes (in-place updates need nothing).
-    rebinds = 0
-
     def __setattr__(self, name, value):
+        # Compiled native plans point at the arrays themselves: rebinding one is a change they
+        # must see (see _changes.py); in-place updates need nothing.
         object.__setattr__(self, name, value)
-        Parameter.rebinds += 1
+        _changes.happened()
 
     def __init__(self, data):
         arr = np.asarray(data)

@@ -2,7 +2,7 @@
 (`Sequential([layers])`). Forward runs the layers in order, backward in reverse; parameter names,
 state_dict keys and repr follow PyTorch; summary, get/set_weights, compile and fit follow Keras.
 """
-from . import training
+from . import _changes, training
 from .layers import Module, _check_shape, layer_from_config
 
 
@@ -84,6 +84,7 @@ class Sequential(Module):
         """Add a layer at the end (built now if its input size is known); returns self."""
         self._check_new(layer)
         self._layers.append(layer)
+        _changes.happened()  # a compiled plan no longer covers every layer
         try:
             self._propagate((None, None), build=True)
         except (ValueError, TypeError):

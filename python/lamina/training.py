@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import _plan, _random, losses, ops, optim
+from . import _changes, _plan, _random, losses, ops, optim
 
 __all__ = [
     "Callback",
@@ -208,6 +208,7 @@ def compile(model, optimizer, loss, metrics=None):
         name, opt = None, optimizer
     loss_spec = loss if isinstance(loss, str) else None
     model._compiled = _Compiled(opt, name, loss_fn, loss_spec, metric_fns, list(metrics))
+    _changes.happened()  # plans built for the previous loss and optimizer
     model.optimizer = opt
     model.loss = loss_fn
     return model
@@ -309,7 +310,11 @@ def train_step(model, xb, yb, *, return_output=False):
 
         >>> loss = model.train_step(x[:32], y[:32])
     """
-    state = model.__dict__.get("_compiled") or _compiled(model, "train_step")  # the check, inlined
+    cache = model.__dict__.get("_native_plan")
+    if cache is not None and cache.changes == _changes.count and cache.train_step is not None:
+        # Nothing changed since the plan was built (a compile would have counted): no more checks.
+        return cache.train_step(xb, yb, return_output)
+    state = _compiled(model, "train_step")
     plan = _plan.cached(model, state.loss, state.optimizer) if state.optimizer is not None else None
     if plan is not None:
         return plan.train_step(xb, yb, return_output)
