@@ -42,7 +42,8 @@ void column_sums(T* db, const T* dy, int64_t M, int64_t N) {
     if (M == 0 || N == 0) return;  // nothing to add (and no need to walk 2**40 empty rows)
     // Each db[j] is summed over i = 0..M-1 in order, however the columns are split.
     if (N < 16) {  // too narrow for the row-wise loop to vectorize: up to 8 sums in registers
-        for (int64_t j = 0; j < N; j += 8) column_sums_upto<8>(db + j, dy + j, M, N, std::min<int64_t>(8, N - j));
+        for (int64_t j = 0; j < N; j += 8)
+            column_sums_upto<8>(db + j, dy + j, M, N, std::min<int64_t>(8, N - j));
         return;
     }
     parallel_for(N, double(M), 1 << 16, [&](int64_t j0, int64_t j1) {  // split columns, never rows

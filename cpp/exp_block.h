@@ -23,7 +23,8 @@ namespace {
 // x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, so n ln2 is exact), e^r by Cephes' degree-6
 // polynomial (checked against every float in [-87.33, 0]: 0.99 ulp at worst on the baseline, 1.02
 // where the AVX builds contract it into FMAs), then 2^n put into the exponent bits; no branches
-// or calls, so a loop over it vectorizes. Below -87.33 (a denormal or zero e^x) it returns 0; NaN stays NaN.
+// or calls, so a loop over it vectorizes. Below -87.33 (a denormal or zero e^x) it returns 0;
+// NaN stays NaN.
 inline float exp_nonpositive(float x) {
     const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round(x / ln2), |x| < 2^22
     const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
