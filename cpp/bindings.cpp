@@ -571,12 +571,27 @@ class PyPlan {
         fail_value("unknown loss '" + s + "'");
     }
 
-    py::array keep(py::array a, const py::array& dtype_of, const char* name) {
-        same_dtype(a, dtype_of, name, "weight");
-        c_contiguous(a, name);
-        writable(a, name);
-        keep_alive_.push_back(a);
+    // Every array the plan keeps is one a step writes (parameters, gradients, optimizer state), so
+    // none may share memory with another: tied weights or a gradient aliasing its parameter would
+    // otherwise be overwritten mid-step (the Python path handles or rejects those models).
+    py::array keep(py::array a, const py::array& dtype_of, size_t layer, const char* what) {
+        const std::string name = "plan layer " + std::to_string(layer) + " " + what;
+        same_dtype(a, dtype_of, name.c_str(), "weight");
+        c_contiguous(a, name.c_str());
+        writable(a, name.c_str());
+        for (const Kept& k : kept_) no_overlap(a, k.array, name.c_str(), k.name.c_str());
+        kept_.push_back({a, name, extent(a)});
         return a;
+    }
+
+    // The step reads x and the targets after it has begun writing: they must not overlap anything
+    // it writes.
+    void not_written(const py::array& a, const char* name) const {
+        const auto [lo, hi] = extent(a);
+        for (const Kept& k : kept_)
+            if (lo < k.span.second && k.span.first < hi)
+                fail_value(std::string(name) + " shares memory with " + k.name +
+                           ", which a training step writes; pass a copy");
     }
 
     template <typename T>
@@ -587,7 +602,7 @@ class PyPlan {
         for (size_t i = 0; i < layers.size(); ++i) {
             py::tuple t = plan_layer(layers, i);
             PlanLayer<T> l{};
-            py::array W = keep(inplace_array(t[0], "weight"), W0, "weight");
+            py::array W = keep(inplace_array(t[0], "weight"), W0, i, "weight");
             ndim_is(W, 2, "weight");
             l.out = W.shape(0);
             l.in = W.shape(1);
@@ -599,14 +614,14 @@ class PyPlan {
             if (!out.empty() && out.back().out != l.in)
                 fail_value("plan layer " + std::to_string(i) + " takes " + std::to_string(l.in) +
                            " features but the layer before gives " + std::to_string(out.back().out));
-            py::array dW = keep(inplace_array(t[2], "weight grad"), W0, "weight grad");
+            py::array dW = keep(inplace_array(t[2], "weight grad"), W0, i, "weight grad");
             same_shape(dW, W, "weight grad", "weight");
             l.W = mut<T>(W);
             l.dW = mut<T>(dW);
             const bool has_bias = !t[1].is_none();
             if (has_bias) {
-                py::array b = keep(inplace_array(t[1], "bias"), W0, "bias");
-                py::array db = keep(inplace_array(t[3], "bias grad"), W0, "bias grad");
+                py::array b = keep(inplace_array(t[1], "bias"), W0, i, "bias");
+                py::array db = keep(inplace_array(t[3], "bias grad"), W0, i, "bias grad");
                 ndim_is(b, 1, "bias");
                 dim_is(b, 0, l.out, "bias", "out_features");
                 same_shape(db, b, "bias grad", "bias");
@@ -620,7 +635,7 @@ class PyPlan {
                            " optimizer state arrays, expected " + std::to_string(n_state));
             for (size_t k = 0; k < state.size(); ++k) {
                 if (state[k].is_none()) continue;
-                py::array a = keep(inplace_array(state[k], "optimizer state"), W0, "optimizer state");
+                py::array a = keep(inplace_array(state[k], "optimizer state"), W0, i, "optimizer state");
                 same_shape(a, k % 2 == 0 ? W : py::array(py::array::ensure(t[1])), "optimizer state",
                            k % 2 == 0 ? "weight" : "bias");
                 l.state[k] = mut<T>(a);
@@ -678,6 +693,8 @@ class PyPlan {
             dim_is(target, 0, batch, "target", "batch size of the input");
             dim_is(target, 1, classes, "target", "out_features of the last layer");
         }
+        not_written(x, "input");
+        not_written(target, labels ? "labels" : "target");
         py::object out;  // null unless asked for: a step allocates nothing by default
         T* yp = nullptr;
         if (want_output) {
@@ -724,7 +741,12 @@ class PyPlan {
     OptimizerKind optimizer_ = OptimizerKind::sgd;
     std::unique_ptr<Plan<float>> f_;
     std::unique_ptr<Plan<double>> d_;
-    std::vector<py::object> keep_alive_;
+    struct Kept {
+        py::array array;  // a reference, so that NumPy cannot free it while the plan lives
+        std::string name;
+        std::pair<std::uintptr_t, std::uintptr_t> span;  // its bytes, [first, second)
+    };
+    std::vector<Kept> kept_;
 };
 
 // ---- build and threads -----------------------------------------------------------------------

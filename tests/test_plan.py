@@ -239,6 +239,33 @@ def test_bad_targets_raise_and_leave_the_model_untouched():
         assert np.array_equal(p.data, b)
 
 
+def test_arrays_a_step_writes_must_not_share_memory(layer_by_layer):
+    # A gradient bound to its own parameter's array: no plan, and the step raises as the
+    # layer-by-layer path does (the plan would have overwritten the weights mid-step).
+    model = make("torch style + CrossEntropyLoss", "adam", np.float32)
+    x, y = np.ones((4, 20), np.float32), np.array([0, 1, 2, 3])
+    model.train_step(x, y)
+    model[0].weight.grad = model[0].weight.data
+    assert _plan.lower(model, model.loss, model.optimizer) is None
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="shares memory"):
+        model.train_step(x, y)
+    with pytest.raises(ValueError, match="shares memory"):
+        layer_by_layer(lambda: model.train_step(x, y))
+    for p, b in zip(model.parameters(), before):
+        assert np.array_equal(p.data, b), "a rejected step changed the parameters"
+    # An input that is an array the step writes (here a gradient) is rejected before any write.
+    model[0].weight.grad = np.zeros_like(model[0].weight.data)
+    model.train_step(x, y)
+    before = [p.data.copy() for p in model.parameters()]
+    step_count = model.optimizer.step_count
+    with pytest.raises(ValueError, match="input shares memory with plan layer 0 weight grad"):
+        model.train_step(model[0].weight.grad[:4], y)
+    assert model.optimizer.step_count == step_count
+    for p, b in zip(model.parameters(), before):
+        assert np.array_equal(p.data, b)
+
+
 @pytest.mark.parametrize("layout", ["float64", "fortran", "every other row", "list"])
 def test_inputs_that_need_converting_train_like_their_converted_copy(layout):
     """Arrays go straight to the native call; one it rejects is converted and tried again."""

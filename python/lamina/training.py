@@ -318,6 +318,8 @@ def train_step(model, xb, yb, *, return_output=False):
     plan = _plan.cached(model, state.loss, state.optimizer) if state.optimizer is not None else None
     if plan is not None:
         return plan.train_step(xb, yb, return_output)
+    if state.optimizer is not None:
+        state.optimizer._check_parameters()  # before zero_grad, which would clear a grad bound to data
     model.zero_grad()
     out = model(xb)
     loss = state.loss(out, yb)
