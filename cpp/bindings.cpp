@@ -571,6 +571,13 @@ class PyPlan {
         fail_value("unknown loss '" + s + "'");
     }
 
+    // An array the plan points into, named for error messages.
+    struct Kept {
+        py::array array;  // a reference, so that NumPy cannot free it while the plan lives
+        std::string name;
+        std::pair<std::uintptr_t, std::uintptr_t> span;  // its bytes, [first, second)
+    };
+
     // Every array the plan keeps is one a step writes (parameters, gradients, optimizer state), so
     // none may share memory with another: tied weights or a gradient aliasing its parameter would
     // otherwise be overwritten mid-step (the Python path handles or rejects those models).
@@ -579,7 +586,8 @@ class PyPlan {
         same_dtype(a, dtype_of, name.c_str(), "weight");
         c_contiguous(a, name.c_str());
         writable(a, name.c_str());
-        for (const Kept& k : kept_) no_overlap(a, k.array, name.c_str(), k.name.c_str());
+        if (const Kept* k = kept_sharing_memory_with(a))
+            fail_value(name + " shares memory with " + k->name + "; a training step writes both");
         kept_.push_back({a, name, extent(a)});
         return a;
     }
@@ -587,11 +595,16 @@ class PyPlan {
     // The step reads x and the targets after it has begun writing: they must not overlap anything
     // it writes.
     void not_written(const py::array& a, const char* name) const {
+        if (const Kept* k = kept_sharing_memory_with(a))
+            fail_value(std::string(name) + " shares memory with " + k->name +
+                       ", which a training step writes; pass a copy");
+    }
+
+    const Kept* kept_sharing_memory_with(const py::array& a) const {
         const auto [lo, hi] = extent(a);
         for (const Kept& k : kept_)
-            if (lo < k.span.second && k.span.first < hi)
-                fail_value(std::string(name) + " shares memory with " + k.name +
-                           ", which a training step writes; pass a copy");
+            if (lo < k.span.second && k.span.first < hi) return &k;
+        return nullptr;
     }
 
     template <typename T>
@@ -741,11 +754,6 @@ class PyPlan {
     OptimizerKind optimizer_ = OptimizerKind::sgd;
     std::unique_ptr<Plan<float>> f_;
     std::unique_ptr<Plan<double>> d_;
-    struct Kept {
-        py::array array;  // a reference, so that NumPy cannot free it while the plan lives
-        std::string name;
-        std::pair<std::uintptr_t, std::uintptr_t> span;  // its bytes, [first, second)
-    };
     std::vector<Kept> kept_;
 };
 

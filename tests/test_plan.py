@@ -4,6 +4,7 @@ Both run the same kernels in the same order, so for the same thread count they m
 losses, outputs, every parameter and every optimizer buffer, step after step.
 """
 
+import copy
 import tracemalloc
 
 import numpy as np
@@ -190,6 +191,19 @@ def test_training_step_sees_every_change_to_the_model(layer_by_layer, monkeypatc
     assert calls == [], "the fused step ran the Python backward"
     layer_by_layer(lambda: lm.training.train_step(fused, x, y))
     assert calls == [1], "with the fused path off, the step did not run layer by layer"
+
+
+def test_a_trained_model_deep_copies_and_the_copy_trains_on_its_own_arrays():
+    model = make("keras softmax + named cross-entropy", "sgd momentum nesterov decay", np.float32)
+    x, y = batch("keras softmax + named cross-entropy", 16, np.float32, np.random.default_rng(6))
+    model.train_step(x, y)  # the model now holds a native plan
+    twin = copy.deepcopy(model)
+    before = [p.data.copy() for p in model.parameters()]
+    loss_twin = twin.train_step(x, y)
+    assert all(np.array_equal(p.data, b) for p, b in zip(model.parameters(), before)), \
+        "training the copy changed the original"
+    assert loss_twin == model.train_step(x, y)  # same state, same step
+    assert_same_state(twin, model, "copy and original after one more step each")
 
 
 # Each assignment must reach the native plan, which keeps a copy of the settings between steps.

@@ -42,6 +42,13 @@ class Sequential(Module):
             self._layers.append(layer)
         self._propagate((None, None), build=True)
 
+    def __getstate__(self):
+        # copy.deepcopy and pickle leave out the cached native plan: it points at this model's
+        # arrays and cannot be copied; a copy builds its own on its first compiled step.
+        state = self.__dict__.copy()
+        state.pop("_native_plan", None)
+        return state
+
     def _check_new(self, layer):
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential takes lamina layers (Module instances), "
