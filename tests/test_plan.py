@@ -295,12 +295,32 @@ def test_inputs_that_need_converting_train_like_their_converted_copy(layout):
     assert_same_state(a, b, layout)
 
 
-def test_predict_rejects_non_finite_input_like_the_python_path():
-    model = make("torch style + CrossEntropyLoss", "sgd", np.float32)
+def _bad_predict_input(kind):
     x = np.ones((2, 20), np.float32)
-    x[1, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    if kind == "NaN":
+        x[1, 3] = np.nan
+    elif kind == "Inf":
+        x[0, 0] = -np.inf
+    elif kind == "wrong width":
+        x = np.ones((2, 19), np.float32)
+    elif kind == "1-D":
+        x = np.ones(20, np.float32)
+    elif kind == "no samples":
+        x = np.ones((0, 20), np.float32)
+    elif kind == "strings":
+        x = np.array([["a"] * 20])
+    return x
+
+
+@pytest.mark.parametrize("kind", ["NaN", "Inf", "wrong width", "1-D", "no samples", "strings"])
+def test_predict_rejects_bad_input_like_the_python_path(kind, layer_by_layer):
+    model = make("torch style + CrossEntropyLoss", "sgd", np.float32)
+    x = _bad_predict_input(kind)
+    with pytest.raises((TypeError, ValueError)) as fused:
         model.predict(x)
+    with pytest.raises((TypeError, ValueError)) as python:
+        layer_by_layer(lambda: model.predict(x))
+    assert (type(fused.value), str(fused.value)) == (type(python.value), str(python.value))
 
 
 def test_unsupported_models_fall_back_to_python():

@@ -424,7 +424,10 @@ def predict(model, x, batch_size=None):
     state = getattr(model, "_compiled", None)
     plan = _plan.cached(model, state.loss, state.optimizer) if state is not None else _plan.cached(model)
     if plan is not None and batch_size is None and type(x) is np.ndarray:
-        return plan.predict(x)  # checks dtype, shape and finiteness natively
+        try:
+            return plan.predict(x)  # checks dtype, shape and finiteness natively
+        except (TypeError, ValueError):
+            pass  # the path below rejects it too, in the words of the layer-by-layer path
     x = _as_inputs(model, x, "predict")
     _check_batch_size(batch_size, "predict", allow_none=True)
     starts, step = _batches(len(x), batch_size)
