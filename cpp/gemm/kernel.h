@@ -20,10 +20,13 @@ struct Epilogue {
     bool relu;
 };
 
+// The signature every micro-kernel has (a function type), and a pointer to one.
 template <typename T>
-using MicroKernel = void (*)(int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                             int64_t rsb, T* C, int64_t ldc, int64_t m, int64_t n,
-                             const Epilogue<T>& ep);
+using MicroKernelFunction = void(int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+                                 int64_t rsb, T* C, int64_t ldc, int64_t m, int64_t n,
+                                 const Epilogue<T>& ep);
+template <typename T>
+using MicroKernel = MicroKernelFunction<T>*;
 
 template <typename T>
 struct Blocking {
@@ -33,19 +36,9 @@ struct Blocking {
     MicroKernel<T> kernel;
 };
 
-// Micro-kernels (defined one per file).
-void sgemm_6x16_avx2(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
-                     float* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<float>& ep);
-void dgemm_6x8_avx2(int64_t k, const double* a, int64_t rsa, int64_t csa, const double* b, int64_t rsb,
-                    double* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<double>& ep);
-void sgemm_6x32_avx512(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
-                       float* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<float>& ep);
-void dgemm_6x16_avx512(int64_t k, const double* a, int64_t rsa, int64_t csa, const double* b, int64_t rsb,
-                       double* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<double>& ep);
-void sgemm_6x8_generic(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
-                       float* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<float>& ep);
-void dgemm_6x4_generic(int64_t k, const double* a, int64_t rsa, int64_t csa, const double* b, int64_t rsb,
-                       double* C, int64_t ldc, int64_t m, int64_t n, const Epilogue<double>& ep);
+// Micro-kernels, defined one per file with the signature above.
+MicroKernelFunction<float> sgemm_6x16_avx2, sgemm_6x32_avx512, sgemm_6x8_generic;
+MicroKernelFunction<double> dgemm_6x8_avx2, dgemm_6x16_avx512, dgemm_6x4_generic;
 
 // The blocking table of the ISA selected at import (see dispatch.cpp).
 template <typename T>
