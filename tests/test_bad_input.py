@@ -48,7 +48,8 @@ DENSE = "Dense(units=3, input_shape=(4,))"
 
 SHAPE_CASES = {
     "Linear 1-D input": (lambda: linear()(np.ones(4)), [LINEAR, "2-D", "(4,)"]),
-    "Linear 3-D input": (lambda: linear()(np.ones((2, 2, 4))), [LINEAR, "2-D", "(2, 2, 4)"]),
+    # N-D input is (batch, ..., features) since the core issue: a wrong last axis is the error.
+    "Linear 3-D input, wrong features": (lambda: linear()(np.ones((2, 2, 5))), [LINEAR, "(2, 2, 4)", "(2, 2, 5)"]),
     "Linear 0-D input": (lambda: linear()(np.float32(1.0)), [LINEAR, "2-D", "()"]),
     "Linear wrong features": (lambda: linear()(np.ones((2, 5))), [LINEAR, "(batch, 4)", "(2, 5)"]),
     "Linear zero features": (lambda: linear()(np.ones((2, 0))), [LINEAR, "(batch, 4)", "(2, 0)"]),
@@ -56,7 +57,8 @@ SHAPE_CASES = {
     "lazy Dense 1-D input": (lambda: lm.Dense(3)(np.ones(4)), ["Dense(units=3)", "2-D", "(4,)"]),
     "lazy Dense zero features": (lambda: lm.Dense(3)(np.ones((2, 0))), ["Dense(units=3)", "got 0"]),
     "ReLU 1-D input": (lambda: lm.ReLU()(np.ones(4)), ["ReLU()", "2-D", "(4,)"]),
-    "Softmax 3-D input": (lambda: lm.Softmax()(np.ones((1, 2, 3))), ["Softmax(dim=-1)", "2-D", "(1, 2, 3)"]),
+    # Softmax(dim=-1) takes N-D input since the core issue; dim=1 still means a 2-D input.
+    "Softmax(dim=1) 3-D input": (lambda: lm.Softmax(dim=1)(np.ones((1, 2, 3))), ["Softmax(dim=1)", "2-D", "(1, 2, 3)"]),
     "Sequential wrong features": (lambda: mlp()(np.ones((2, 5))),
                                   ["Sequential layer 0", LINEAR, "(batch, 4)", "(2, 5)"]),
     "Sequential 1-D input": (lambda: mlp()(np.ones(4)), ["Sequential layer 0", "2-D", "(4,)"]),

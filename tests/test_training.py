@@ -316,7 +316,7 @@ def test_silent_at_verbose_0(capsys):
 
 def test_progress_bar_on_a_terminal(capsys, monkeypatch):
     pytest.importorskip("tqdm")
-    monkeypatch.setattr(training, "_stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(training.loop, "_stdout_is_terminal", lambda: True)
     x, y = _blobs(n=64)
     _mlp(0).fit(x, y, epochs=2, batch_size=16, verbose=1)
     out = capsys.readouterr().out
@@ -328,7 +328,7 @@ def test_progress_bar_on_a_terminal(capsys, monkeypatch):
 def test_terminal_without_tqdm_falls_back_to_lines(capsys, monkeypatch):
     import sys
 
-    monkeypatch.setattr(training, "_stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(training.loop, "_stdout_is_terminal", lambda: True)
     monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` raise ImportError
     x, y = _blobs()
     _mlp(0).fit(x, y, epochs=2, verbose=1)

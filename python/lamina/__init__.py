@@ -8,12 +8,16 @@ import operator
 
 from . import _native, ops, reference
 from ._random import manual_seed
-from .layers import Dense, Linear, Module, Parameter, ReLU, Sigmoid, Softmax, Tanh
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .layers import (GELU, Activation, Dense, Dropout, Flatten, LeakyReLU, Linear, LogSoftmax, ReLU,
+                     Sigmoid, Softmax, Tanh)
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .module import Module
 from .optim import SGD, Adam
-from .sequential import Sequential
+from .parameter import Parameter
+from .sequential import Input, Sequential
 from .serialization import load, save
 from .training import Callback, EarlyStopping, History, LambdaCallback
+from . import keras, nn  # noqa: E402  (the dialects, built from everything above)
 
 __version__ = _native.build_info()["version"]
 
@@ -34,8 +38,9 @@ def build_info() -> dict:
 
 
 __all__ = [
-    "Adam", "BCEWithLogitsLoss", "Callback", "CrossEntropyLoss", "Dense", "EarlyStopping", "History",
-    "LambdaCallback", "Linear", "MSELoss", "Module", "Parameter", "ReLU", "SGD", "Sequential",
-    "Sigmoid", "Softmax", "Tanh", "build_info", "get_num_threads", "load", "manual_seed", "ops",
+    "Activation", "Adam", "BCEWithLogitsLoss", "Callback", "CrossEntropyLoss", "Dense", "Dropout",
+    "EarlyStopping", "Flatten", "GELU", "History", "Input", "LambdaCallback", "LeakyReLU", "Linear",
+    "LogSoftmax", "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "SGD", "Sequential", "Sigmoid",
+    "Softmax", "Tanh", "build_info", "get_num_threads", "keras", "load", "manual_seed", "nn", "ops",
     "reference", "save", "set_num_threads",
 ]

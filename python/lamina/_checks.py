@@ -1,9 +1,15 @@
-"""Argument checks shared by lamina.ops and lamina.reference, so both reject the same bad input
-with the same message. Messages name the op, the argument, the expected and the given shape.
+"""Every argument check of lamina, once: the ops and the reference, the layers, losses, optimizers
+and training loops all call these, so the same bad input gets the same message everywhere.
+Messages name the op or layer, the argument, the expected and the given value or shape.
 """
+import math
+import operator
 
 import numpy as np
 
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# The activations the GEMM epilogue can apply (lamina.ops.gemm/linear's `activation=`).
 ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
 
 # The ops that lamina.ops (native) and lamina.reference (NumPy) both define, name for name.
@@ -20,6 +26,15 @@ OP_NAMES = (
     "tanh_backward",
     "softmax",
     "softmax_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "gelu",
+    "gelu_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "nll",
+    "dropout",
+    "dropout_backward",
     "cross_entropy",
     "binary_cross_entropy",
     "mse",
@@ -89,16 +104,29 @@ def check_nonnegative(op, **values):
             raise ValueError(f"{op}: {name} must be >= 0, got {value!r}")
 
 
-def check_labels(op, t, batch, classes):
-    """1-D class labels: integers in [0, classes), one per row of the logits."""
-    if t.dtype.kind not in "iu":
+def check_labels(op, t, batch, classes, allow_float=False):
+    """1-D class labels, one per row of (batch, classes) logits, in [0, classes); returned as int64.
+
+    With allow_float (the losses, as PyTorch's users pass them), floats holding whole numbers are
+    labels too; the ops take integers only.
+    """
+    if t.dtype.kind not in ("iuf" if allow_float else "iu"):
         # A float 1.5 is no class; casting it would hide the mistake.
         raise TypeError(f"{op}: 1-D target holds class labels and must be integers, got dtype {t.dtype}")
-    check_shape(op, "target", t, (batch,), f"(one label per row of logits of shape {(batch, classes)})")
-    bad = (t < 0) | (t >= classes)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{op}: target[{i}] = {int(t[i])} is out of range; labels must be in [0, {classes})")
+    if t.shape != (batch,):
+        raise ValueError(f"{op}: {t.shape[0] if t.ndim else 0} labels for a batch of {batch} (target has shape "
+                         f"{t.shape}, expected ({batch},): one label per row of logits of shape {(batch, classes)})")
+    if t.dtype.kind == "f":
+        bad = np.flatnonzero(t != np.round(t))  # NaN fails this too
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{op}: label {t[i]} at index {i} is not an integer")
+    bad = np.flatnonzero((t < 0) | (t >= classes))
+    if bad.size:
+        i = int(bad[0])
+        v = int(t[i]) if np.isfinite(t[i]) else t[i].item()
+        raise ValueError(f"{op}: target[{i}] = {v}; label {v} at index {i} is out of range [0, {classes})")
+    return np.ascontiguousarray(t, dtype=np.int64)
 
 
 def check_sgd_hyper(op, lr, momentum, weight_decay, nesterov, velocity):
@@ -116,3 +144,133 @@ def check_adam_hyper(op, step, lr, beta1, beta2, eps, weight_decay):
     for name, beta in (("beta1", beta1), ("beta2", beta2)):
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"{op}: {name} must be in [0, 1), got {beta!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalars: integers, flags, dtypes
+
+
+def check_int(value, name, minimum=0, error=TypeError):
+    """An integer (not a bool) >= minimum, returned as an int.
+
+    A value of the wrong type raises `error` (TypeError by default; the training loops' settings
+    raise ValueError, as Keras's do), one below the minimum ValueError.
+    """
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}" if minimum else "a non-negative integer"
+    if isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} must be {what}, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise error(f"{name} must be {what}, got {value!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be {what}, got {value}")
+    return value
+
+
+def check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def float_dtype(dtype):
+    """float32 or float64 as a NumPy dtype; anything else (None included) is a TypeError."""
+    # np.dtype(None) means float64 to NumPy; here None is a mistake, not a default.
+    if dtype is None:
+        raise TypeError("dtype must be float32 or float64, got None")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer inputs and gradients
+
+
+def who(layer):
+    """A layer's name in messages: its repr, built only when an error is raised (forward is hot)."""
+    return layer if isinstance(layer, str) else repr(layer)
+
+
+def numeric_array(x, layer, what="input"):
+    """np.asarray(x) for real numbers only: bool, complex, object and strings are a TypeError."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{who(layer)}: {what} dtype {arr.dtype} is not supported "
+                        f"(use float32, float64 or an integer type)")
+    if not arr.dtype.isnative:
+        # '>f8' is float64 in another byte order, not "some other dtype" to cast to float32.
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def as_input(x, dtype, layer, features=None, min_ndim=2, ndim=None, what="(batch, features)"):
+    """A layer input as a C-contiguous array of `dtype`: at least `min_ndim` dimensions (exactly
+    `ndim` when given), and `features` values on its last axis when given.
+
+    dtype None keeps float32/float64 as given and casts anything else numeric to float32.
+    """
+    arr = numeric_array(x, layer)
+    if arr.ndim < min_ndim or (ndim is not None and arr.ndim != ndim):
+        # "2-D input (batch, features) or an N-D input (...)": `what` names the other ranks.
+        rank = f"{ndim or min_ndim}-D" if ndim is not None or min_ndim == 2 else f"{min_ndim}-D or higher"
+        raise ValueError(f"{who(layer)}: expected a {rank} input {what}, got shape {arr.shape}")
+    if features is not None and arr.shape[-1] != features:
+        expected = (*arr.shape[:-1], features) if arr.ndim > 2 else ("batch", features)
+        expected = "(" + ", ".join(map(str, expected)) + ")"
+        raise ValueError(f"{who(layer)}: expected input of shape {expected}, got shape {arr.shape}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.float32
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def as_grad(dy, dtype, layer, shape):
+    """An upstream gradient: it must have exactly the shape forward returned."""
+    arr = numeric_array(dy, layer, "gradient")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{who(layer)}: backward expected a gradient of shape {tuple(shape)} "
+                         f"(the shape forward returned), got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_finite(a, where, name):
+    bad = ~np.isfinite(a)
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"{where}: {name}{list(i)} = {a[i]!r} is not finite")
+
+
+def check_number(value, name, low=0.0, high=math.inf, high_open=False):
+    """A finite real number in [low, high] (or [low, high)), returned as a float."""
+    # float("0.1") would succeed: a string is a mistake, not a number.
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value) or not (low <= value <= high) or (high_open and value == high):
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"invalid {name}: {value} (must be in [{low}, {high}{bracket})")
+    return value
+
+
+GELU_FORMS = ("none", "tanh")  # PyTorch's `approximate=`
+
+
+def check_gelu_form(op, approximate):
+    if approximate not in GELU_FORMS:
+        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def check_dropout(op, p, key, counter):
+    """Dropout's probability in [0, 1) and its generator's key and first counter, 64-bit."""
+    check_number(p, f"{op}: p", high=1.0, high_open=True)
+    for name, value in (("key", key), ("counter", counter)):
+        if check_int(value, f"{op}: {name}") >= 1 << 64:
+            raise ValueError(f"{op}: {name} must be below 2**64, got {value}")

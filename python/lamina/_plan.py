@@ -12,7 +12,8 @@ import numpy as np
 
 from . import _changes, _native, losses, optim
 from ._checks import check_unit_interval
-from .layers import Dense, Linear, ReLU, Sigmoid, Softmax, Tanh, _as_batch
+from ._checks import as_input
+from .layers import Dense, Linear, ReLU, Sigmoid, Softmax, Tanh
 
 _INT64 = np.dtype(np.int64)  # class labels in the native step's form (compared by identity)
 _ACTIVATION_MODULES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax"}
@@ -78,8 +79,6 @@ def _dense_steps(model):
 
 
 def _loss_kind(loss, steps):
-    from .training import _BinaryCrossEntropyOnProbabilities, _CrossEntropyOnProbabilities
-
     last_act, last_softmax = steps[-1][1], steps[-1][2]
     if loss is None:
         return "mse"  # a prediction-only plan never evaluates it
@@ -89,9 +88,9 @@ def _loss_kind(loss, steps):
         return "binary_cross_entropy"
     if type(loss) is losses.MSELoss:
         return "mse"
-    if type(loss) is _CrossEntropyOnProbabilities and last_softmax:
+    if type(loss) is losses.CategoricalCrossEntropyOnProbabilities and last_softmax:
         return "probability_cross_entropy"
-    if type(loss) is _BinaryCrossEntropyOnProbabilities and last_act == "sigmoid":
+    if type(loss) is losses.BinaryCrossEntropyOnProbabilities and last_act == "sigmoid":
         return "probability_binary_cross_entropy"
     return None
 
@@ -155,7 +154,7 @@ class NativePlan:
     def _input(self, x):
         if type(x) is np.ndarray and x.dtype == self._dtype and x.ndim == 2 and x.flags.c_contiguous:
             return x
-        return _as_batch(x, self._dtype, self._first, self._in)
+        return as_input(x, self._dtype, self._first, self._in, ndim=2)
 
     def _target(self, y, batch):
         """Targets as the native loss takes them, checked as the Python losses check them."""

@@ -1,15 +1,24 @@
 """Losses: each call runs one fused native op that returns the loss and its gradient together; the
 gradient is cached so `loss_fn.backward()` is free. All losses are means over the batch.
-"""
-from collections.abc import Mapping
 
+`plan_kind` names the native plan's form of a loss (see _plan.py); `plan_needs` the activation the
+model's last step must end in for that form (the probability losses read a softmax or sigmoid
+output).
+"""
 import numpy as np
 
-from . import ops
-from .layers import _as_batch, _numeric_array
+from . import _registry, ops
+from ._checks import as_input, check_labels, numeric_array
+
+
+def _as_batch(x, dtype, who):
+    return as_input(x, dtype, who, ndim=2)
 
 
 class _Loss:
+    plan_kind = None  # the native plan's name for this loss, None when it has none
+    plan_needs = None  # the activation the model's output must come from for that form
+
     def __init__(self):
         self._grad = None
 
@@ -38,14 +47,14 @@ def _pred_and_target(pred, target, who):
     A (B,) target next to a (B, 1) prediction is accepted (the usual regression layout) rather than
     broadcast to (B, B), the silent mistake this check exists to stop.
     """
-    p = _numeric_array(pred, who, "prediction")
+    p = numeric_array(pred, who, "prediction")
     if p.ndim not in (1, 2):
         raise ValueError(f"{who}: expected a prediction of shape (batch,) or (batch, n), got {p.shape}")
     shape = p.shape
     if p.size == 0:
         raise ValueError(f"{who}: empty batch (prediction shape {shape}); the mean is undefined")
     p = _as_batch(p.reshape(shape[0], -1), None, who)
-    t = _numeric_array(target, who, "target")
+    t = numeric_array(target, who, "target")
     if t.shape != shape and not (len(shape) == 2 and shape[1] == 1 and t.shape == shape[:1]):
         raise ValueError(f"{who}: target has shape {t.shape}, the prediction has shape {shape}")
     t = np.ascontiguousarray(t.reshape(p.shape), dtype=p.dtype)
@@ -75,27 +84,17 @@ class CrossEntropyLoss(_Loss):
         (2, 4)
     """
 
+    plan_kind = "cross_entropy"
+
     def forward(self, logits, target):
         who = "CrossEntropyLoss"
         z = _as_batch(logits, None, who)
         batch, classes = z.shape
         if batch == 0:
             raise ValueError(f"{who}: empty batch (logits shape {z.shape}); the mean is undefined")
-        t = _numeric_array(target, who, "target")
+        t = numeric_array(target, who, "target")
         if t.ndim == 1:
-            if t.shape[0] != batch:
-                raise ValueError(f"{who}: {t.shape[0]} labels for a batch of {batch} (logits {z.shape})")
-            if t.dtype.kind == "f":
-                bad = np.flatnonzero(t != np.round(t))  # NaN fails this too
-                if bad.size:
-                    i = int(bad[0])
-                    raise ValueError(f"{who}: label {t[i]} at index {i} is not an integer")
-            out = np.flatnonzero((t < 0) | (t >= classes))
-            if out.size:
-                i = int(out[0])
-                raise ValueError(f"{who}: label {t[i]} at index {i} is out of range [0, {classes}) "
-                                 f"for logits of shape {z.shape}")
-            t = np.ascontiguousarray(t, dtype=np.int64)
+            t = check_labels(who, t, batch, classes, allow_float=True)
         elif t.ndim == 2:
             if t.shape != z.shape:
                 raise ValueError(f"{who}: target has shape {t.shape}, logits have shape {z.shape}")
@@ -124,6 +123,8 @@ class BCEWithLogitsLoss(_Loss):
         >>> round(BCEWithLogitsLoss()(np.zeros((2, 1)), np.array([0.0, 1.0])), 6)  # log(2)
         0.693147
     """
+
+    plan_kind = "binary_cross_entropy"
 
     def forward(self, logits, target):
         who = "BCEWithLogitsLoss"
@@ -155,6 +156,8 @@ class MSELoss(_Loss):
         5.0
     """
 
+    plan_kind = "mse"
+
     def forward(self, pred, target):
         p, t, shape = _pred_and_target(pred, target, "MSELoss")
         loss, grad = ops.mse(p, t)
@@ -162,19 +165,92 @@ class MSELoss(_Loss):
         return float(loss)
 
 
-_LOSS_CLASSES = {cls.__name__: cls for cls in (CrossEntropyLoss, BCEWithLogitsLoss, MSELoss)}
 
 
-def loss_from_config(cfg):
-    """Build a loss from `get_config()` output ({"class": name}) or from its class name.
+class NLLLoss(_Loss):
+    r"""Negative log-likelihood of class labels, from log-probabilities (a `LogSoftmax` output),
+    averaged over the batch; LogSoftmax followed by NLLLoss is the cross-entropy.
+
+    .. math:: L = -\frac{1}{B} \sum_i y_{i, t_i}, \quad \frac{\partial L}{\partial y_{ic}} = -\frac{[c = t_i]}{B}
+
+    Shape:
+        - input: (B, C) log-probabilities, float32 or float64.
+        - target: (B,) integer labels in [0, C) (floats with integral values are accepted).
+        - output: Python float; `backward()` returns (B, C).
 
     Example:
-        >>> loss_from_config({"class": "MSELoss"})
-        MSELoss()
+        >>> round(NLLLoss()(np.log(np.full((2, 4), 0.25)), np.array([0, 3])), 6)  # log(4)
+        1.386294
     """
-    name = cfg.get("class") if isinstance(cfg, Mapping) else cfg
-    if not isinstance(name, str) or name not in _LOSS_CLASSES:
-        raise ValueError(f"unknown loss {name!r}; known losses: {sorted(_LOSS_CLASSES)}")
-    if isinstance(cfg, Mapping) and set(cfg) - {"class"}:
-        raise ValueError(f"unknown keys {sorted(map(str, set(cfg) - {'class'}))} in {name} config")
-    return _LOSS_CLASSES[name]()
+
+    plan_kind = "nll"
+
+    def forward(self, logp, target):
+        who = "NLLLoss"
+        z = _as_batch(logp, None, who)
+        batch, classes = z.shape
+        if batch == 0:
+            raise ValueError(f"{who}: empty batch (input shape {z.shape}); the mean is undefined")
+        t = numeric_array(target, who, "target")
+        if t.ndim != 1:
+            raise ValueError(f"{who}: target must be (batch,) class labels, got shape {t.shape}")
+        loss, grad = ops.nll(z, check_labels(who, t, batch, classes, allow_float=True))
+        self._grad = grad
+        return float(loss)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras's cross-entropies on probabilities (from_logits=False), for models whose last layer
+# already applies softmax or sigmoid; `compile` picks them for a named loss.
+
+
+class CategoricalCrossEntropyOnProbabilities(_Loss):
+    r"""Keras's ``(sparse_)categorical_crossentropy`` on a softmax output (``from_logits=False``).
+
+    :math:`\ell = -\frac{1}{B} \sum_i \sum_c t_{ic} \log p_{ic}`, :math:`\partial \ell / \partial p = -t / (B p)`
+    (``ops.probability_cross_entropy``, p clipped as Keras does); through the softmax's backward
+    this is :math:`(p - t) / B`, the usual logits gradient.
+    """
+
+    plan_kind = "probability_cross_entropy"
+    plan_needs = "softmax"
+
+    def forward(self, pred, target):
+        who = "cross-entropy"
+        p = _as_batch(pred, None, who)
+        t = numeric_array(target, who, "target")
+        if t.ndim == 1:
+            t = check_labels(who, t, *p.shape, allow_float=True)
+        elif t.shape != p.shape:
+            raise ValueError(f"{who}: target shape {t.shape} does not match prediction shape {p.shape}")
+        loss, self._grad = ops.probability_cross_entropy(p, t)
+        return float(loss)
+
+    def __repr__(self):
+        return "CrossEntropy(from probabilities)"
+
+
+class BinaryCrossEntropyOnProbabilities(_Loss):
+    r"""Keras's ``binary_crossentropy`` on a sigmoid output (``from_logits=False``).
+
+    :math:`\ell = -\frac{1}{n} \sum_j [t_j \log p_j + (1 - t_j) \log (1 - p_j)]`,
+    :math:`\partial \ell / \partial p = (p - t) / (n p (1 - p))` (``ops.probability_binary_cross_entropy``).
+    """
+
+    plan_kind = "probability_binary_cross_entropy"
+    plan_needs = "sigmoid"
+
+    def forward(self, pred, target):
+        p = np.asarray(pred)
+        t = np.asarray(target, dtype=p.dtype).reshape(p.shape)
+        loss, self._grad = ops.probability_binary_cross_entropy(p, t)
+        return float(loss)
+
+    def __repr__(self):
+        return "BinaryCrossEntropy(from probabilities)"
+
+
+_registry.register_loss(CrossEntropyLoss, BCEWithLogitsLoss, MSELoss, NLLLoss)
+
+
+loss_from_config = _registry.loss_from_config

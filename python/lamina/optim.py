@@ -3,35 +3,13 @@
 Each `step()` calls one native in-place update per parameter (`ops.sgd_step`, `ops.adam_step`) on
 `p.data` with `p.grad`; state buffers are NumPy arrays the optimizer owns.
 """
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
-from . import ops
-from .layers import Parameter, _numeric_array
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _number(value, name, low=0.0, high=math.inf, high_open=False):
-    # float("0.1") would succeed: a string is a mistake, not a number.
-    if isinstance(value, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or not (low <= value <= high) or (high_open and value == high):
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"invalid {name}: {value} (must be in [{low}, {high}{bracket})")
-    return value
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+from . import _registry, ops
+from ._checks import FLOAT_DTYPES, check_flag, check_number, numeric_array
+from .parameter import Parameter
 
 
 class Optimizer:
@@ -89,7 +67,7 @@ class Optimizer:
                 flags = data.flags
                 ok = (flags.writeable and flags.c_contiguous and flags.aligned and data is not grad
                       and grad.dtype == data.dtype and grad.shape == data.shape
-                      and data.dtype in _FLOATS and type(grad) is np.ndarray)
+                      and data.dtype in FLOAT_DTYPES and type(grad) is np.ndarray)
                 for buffers in state:
                     ok = ok and buffers[i].shape == data.shape and buffers[i].dtype == data.dtype
             except AttributeError:  # not arrays
@@ -101,7 +79,7 @@ class Optimizer:
         """Raise the precise error for parameter i, which failed the quick check in `step`."""
         where = f"{type(self).__name__}.step: parameter {i}"
         data, grad = self.params[i].data, np.asarray(self.params[i].grad)
-        if not isinstance(data, np.ndarray) or data.dtype not in _FLOATS:
+        if not isinstance(data, np.ndarray) or data.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{where} must hold a float32 or float64 array, "
                             f"got {type(data).__name__} {getattr(data, 'dtype', '')}")
         if not (data.flags.writeable and data.flags.c_contiguous and data.flags.aligned):
@@ -154,7 +132,7 @@ class Optimizer:
         for name, bufs in self._state.items():
             for i, buf in enumerate(bufs):
                 key = f"{name}.{i}"
-                arr = _numeric_array(state[key], f"optimizer state[{key!r}]", "value")
+                arr = numeric_array(state[key], f"optimizer state[{key!r}]", "value")
                 if arr.shape != buf.shape:
                     raise ValueError(f"optimizer state[{key!r}] has shape {arr.shape}, "
                                      f"parameter {i} has shape {buf.shape}")
@@ -206,6 +184,8 @@ class SGD(Optimizer):
     """
 
     _HYPER = ("lr", "momentum", "weight_decay", "nesterov")
+    _CONFIG_KEYS = _HYPER
+    _REQUIRED = ("lr",)
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
         values = self._check_scalars({"lr": lr, "momentum": momentum,
@@ -215,10 +195,10 @@ class SGD(Optimizer):
         super().__init__(params)
 
     def _check_scalars(self, values):
-        out = {"lr": _number(values["lr"], "lr"),
-               "momentum": _number(values["momentum"], "momentum", high=1.0),
-               "weight_decay": _number(values["weight_decay"], "weight_decay"),
-               "nesterov": _check_bool(values["nesterov"], "nesterov")}
+        out = {"lr": check_number(values["lr"], "lr"),
+               "momentum": check_number(values["momentum"], "momentum", high=1.0),
+               "weight_decay": check_number(values["weight_decay"], "weight_decay"),
+               "nesterov": check_flag(values["nesterov"], "nesterov")}
         if out["nesterov"] and out["momentum"] == 0:
             raise ValueError("Nesterov momentum needs momentum > 0")
         if hasattr(self, "params") and (out["momentum"] == 0) != (self.momentum == 0):
@@ -235,6 +215,8 @@ class SGD(Optimizer):
         self._check_parameters()
         velocity = self._state.get("velocity")
         for i, p in enumerate(self.params):
+            if not p.requires_grad:
+                continue  # frozen (requires_grad=False / trainable=False): PyTorch skips it too
             ops.sgd_step(p.data, p.grad, None if velocity is None else velocity[i], lr=self.lr,
                          momentum=self.momentum, weight_decay=self.weight_decay,
                          nesterov=self.nesterov)
@@ -262,6 +244,8 @@ class Adam(Optimizer):
     """
 
     _HYPER = ("lr", "beta1", "beta2", "eps", "weight_decay", "step_count")
+    _CONFIG_KEYS = ("lr", "betas", "eps", "weight_decay")
+    _REQUIRED = ()
     _COUNTERS = ("step_count",)
     _BUFFERS = ("m", "v")
 
@@ -282,11 +266,11 @@ class Adam(Optimizer):
         step = values["step_count"]
         if isinstance(step, (bool, np.bool_)) or not float(step).is_integer() or step < 0:
             raise ValueError(f"invalid step_count: {step!r} (must be a non-negative integer)")
-        return {"lr": _number(values["lr"], "lr"),
-                "beta1": _number(values["beta1"], "beta1", high=1.0, high_open=True),
-                "beta2": _number(values["beta2"], "beta2", high=1.0, high_open=True),
-                "eps": _number(values["eps"], "eps"),
-                "weight_decay": _number(values["weight_decay"], "weight_decay"),
+        return {"lr": check_number(values["lr"], "lr"),
+                "beta1": check_number(values["beta1"], "beta1", high=1.0, high_open=True),
+                "beta2": check_number(values["beta2"], "beta2", high=1.0, high_open=True),
+                "eps": check_number(values["eps"], "eps"),
+                "weight_decay": check_number(values["weight_decay"], "weight_decay"),
                 "step_count": int(step)}
 
     def step(self):
@@ -294,6 +278,8 @@ class Adam(Optimizer):
         self._check_parameters()
         self.step_count += 1
         for p, m, v in zip(self.params, self._state["m"], self._state["v"]):
+            if not p.requires_grad:
+                continue  # frozen (requires_grad=False / trainable=False)
             ops.adam_step(p.data, p.grad, m, v, step=self.step_count, lr=self.lr,
                           beta1=self.beta1, beta2=self.beta2, eps=self.eps,
                           weight_decay=self.weight_decay)
@@ -303,29 +289,7 @@ class Adam(Optimizer):
                 "weight_decay": self.weight_decay}
 
 
-_OPTIMIZER_CLASSES = {"SGD": SGD, "Adam": Adam}
+_registry.register_optimizer(SGD, Adam)
 
 
-def optimizer_from_config(cfg, params):
-    """Build an optimizer over `params` from `get_config()` output (known classes only).
-
-    Example:
-        >>> opt = optimizer_from_config({"class": "SGD", "lr": 0.1}, Linear(3, 2).parameters())
-        >>> opt.lr
-        0.1
-    """
-    if not isinstance(cfg, Mapping):
-        raise TypeError(f"optimizer config must be a mapping, got {type(cfg).__name__}")
-    name = cfg.get("class")
-    if not isinstance(name, str) or name not in _OPTIMIZER_CLASSES:
-        raise ValueError(f"unknown optimizer {name!r}; known optimizers: {sorted(_OPTIMIZER_CLASSES)}")
-    cls = _OPTIMIZER_CLASSES[name]
-    allowed = {"SGD": ("lr", "momentum", "weight_decay", "nesterov"),
-               "Adam": ("lr", "betas", "eps", "weight_decay")}[name]
-    kwargs = {k: v for k, v in cfg.items() if k != "class"}
-    unknown = sorted(str(k) for k in kwargs if k not in allowed)
-    if unknown:
-        raise ValueError(f"unknown keys {unknown} in {name} config; allowed: {list(allowed)}")
-    if "lr" not in kwargs and name == "SGD":
-        raise ValueError("SGD config needs 'lr'")
-    return cls(params, **kwargs)
+optimizer_from_config = _registry.optimizer_from_config

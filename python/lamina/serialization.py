@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import _registry
+
 __all__ = ["load", "save"]
 
 FORMAT = "lamina"
@@ -144,7 +146,7 @@ def _fsync_directory(directory):
 def load(path, with_optimizer=False):
     """Rebuild a model saved by `save`.
 
-    Only lamina's own classes can be built (`layer_from_config`, `optimizer_from_config`); nothing
+    Only lamina's registered classes can be built (`_registry`); nothing
     from the file runs. Before the model is returned every part is checked: the archive's
     structure, the JSON, each array's header (shape and dtype against the architecture, before
     its data is read) and its data (the zip CRC).
@@ -283,8 +285,6 @@ class _Reader:
         return header
 
     def model(self, header):
-        from .layers import layer_from_config
-
         config, manifest = header["model"], header["weights"]
         # Sizes come from the .npy headers (no data read): the most parameters a real model needs.
         stored = sum(_count(self.shape(_MODEL_PREFIX + name, f"weight {name!r}")) for name in manifest)
@@ -294,7 +294,7 @@ class _Reader:
         if declared > max(stored, _FREE_PARAMETERS):
             raise _FileError(f"the architecture asks for {declared} parameters but the file stores {stored} values")
         try:
-            model = layer_from_config(config)
+            model = _registry.layer_from_config(config)
         except (ValueError, TypeError, KeyError) as e:
             raise _FileError(f"the model config cannot be built ({e})") from None
         expected = model.state_dict()
@@ -306,8 +306,6 @@ class _Reader:
         return model
 
     def optimizer(self, entry, model):
-        from .optim import optimizer_from_config
-
         if not (isinstance(entry, dict) and isinstance(entry.get("config"), dict)
                 and isinstance(entry.get("scalars"), dict) and isinstance(entry.get("buffers"), dict)):
             raise _FileError("the optimizer entry is malformed")
@@ -317,7 +315,7 @@ class _Reader:
                 raise _FileError(f"optimizer scalar {key!r} holds {type(value).__name__}, not a number")
             state[key] = value
         try:
-            optimizer = optimizer_from_config(entry["config"], model.parameters())
+            optimizer = _registry.optimizer_from_config(entry["config"], model.parameters())
             expected = optimizer.state_dict()
         except (ValueError, TypeError, KeyError) as e:
             raise _FileError(f"the optimizer config cannot be built ({e})") from None
@@ -340,62 +338,27 @@ def _count(shape):
     return int(np.prod(shape, dtype=np.int64)) if shape else 1
 
 
-def _declared_parameters(config, features=None):
+def _declared_parameters(config):
     """Parameters an architecture asks for, read from its config without building it.
 
-    A hostile file could declare Linear(10**6, 10**6); load refuses it before allocating. Only
-    Linear and Dense hold parameters; other classes count 0 and keep the feature size. Malformed
-    values count 0 here: layer_from_config rejects them with a precise message.
+    A hostile file could declare Linear(10**6, 10**6); load refuses it before allocating. Each
+    registered class reads its own config (`config_parameters`); malformed values count 0 here:
+    layer_from_config rejects them with a precise message.
     """
-
-    def size(value):
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-    if not isinstance(config, Mapping):
+    try:
+        cls = _registry.layer_class(config.get("class") if isinstance(config, Mapping) else None)
+        return cls.config_parameters(config, None)[0]
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
         return 0
-    kind = config.get("class")
-    if kind == "Sequential":
-        total = 0
-        layers = config.get("layers")
-        for layer in layers if isinstance(layers, list) else []:
-            total += _declared_parameters(layer, features)
-            features = _output_features(layer, features)
-        return total
-    if kind == "Linear":
-        n_in, n_out = size(config.get("in_features")), size(config.get("out_features"))
-        return n_in * n_out + (n_out if config.get("bias", True) else 0)
-    if kind == "Dense":
-        units = size(config.get("units"))
-        shape = config.get("input_shape")
-        n_in = size(shape[0]) if isinstance(shape, list) and shape else size(features)
-        return n_in * units + (units if config.get("use_bias", True) else 0)
-    return 0
-
-
-def _output_features(config, features):
-    if not isinstance(config, Mapping):
-        return features
-    kind = config.get("class")
-    if kind == "Linear":
-        return config.get("out_features")
-    if kind == "Dense":
-        return config.get("units")
-    if kind == "Sequential" and isinstance(config.get("layers"), list):
-        for layer in config["layers"]:
-            features = _output_features(layer, features)
-    return features
 
 
 def _recompile(model, optimizer, training):
-    from . import training as _training
-    from .losses import loss_from_config
-
     if not (isinstance(training, dict) and isinstance(training.get("loss"), dict)
             and isinstance(training.get("metrics"), list) and all(isinstance(m, str) for m in training["metrics"])):
         raise _FileError("the training entry is malformed")
     loss = training["loss"]
     try:
-        loss_fn = loss["name"] if isinstance(loss.get("name"), str) else loss_from_config(loss.get("config"))
-        _training.compile(model, optimizer, loss_fn, training["metrics"])
+        loss_fn = loss["name"] if isinstance(loss.get("name"), str) else _registry.loss_from_config(loss.get("config"))
+        model.compile(optimizer, loss_fn, training["metrics"])
     except (ValueError, TypeError, KeyError) as e:
         raise _FileError(f"the saved loss or metrics cannot be restored ({e})") from None

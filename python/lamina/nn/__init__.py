@@ -1,0 +1,14 @@
+"""The PyTorch dialect: `import lamina.nn as nn` serves code written against `torch.nn`.
+
+PyTorch's names, argument conventions and defaults for every layer family that has landed (each
+new family adds its names here), mapped onto lamina's layers; `lamina.optim` serves `torch.optim`.
+"""
+from ..layers import GELU, Dropout, Flatten, LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from ..module import Module
+from ..parameter import Parameter
+from ..sequential import Sequential
+
+__all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "LeakyReLU", "Linear",
+           "LogSoftmax", "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid",
+           "Softmax", "Tanh"]
