@@ -10,7 +10,21 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # The activations the GEMM epilogue can apply (lamina.ops.gemm/linear's `activation=`).
-ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+EPILOGUE_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+
+# Every activation by name: what its backward needs (the saved output "y" or the input "x"),
+# and its keyword arguments with their defaults. Layers, the Keras `activation=` argument and
+# the native plan all read this one table.
+ACTIVATION_KINDS = {
+    "relu": ("y", {}),
+    "sigmoid": ("y", {}),
+    "tanh": ("y", {}),
+    "softmax": ("y", {}),
+    "log_softmax": ("y", {}),
+    "leaky_relu": ("x", {"negative_slope": 0.01}),
+    "gelu": ("x", {"approximate": "none"}),
+}
+ROW_ACTIVATIONS = ("softmax", "log_softmax")  # over the last axis: rows of a 2-D kernel
 
 # The ops that lamina.ops (native) and lamina.reference (NumPy) both define, name for name.
 OP_NAMES = (
@@ -81,8 +95,16 @@ def check_output(op, name, arr):
 
 
 def check_activation(op, activation):
-    if activation not in ACTIVATIONS:
+    if activation not in EPILOGUE_ACTIVATIONS:
         raise ValueError(f"{op}: activation must be one of None, 'relu', 'sigmoid', 'tanh', got {activation!r}")
+
+
+def check_activation_name(layer, activation):
+    """None, "linear" or a name in ACTIVATION_KINDS (what Keras's `activation=` accepts here)."""
+    if activation is not None and activation != "linear" and activation not in ACTIVATION_KINDS:
+        raise ValueError(f"{layer}: unknown activation {activation!r}; "
+                         f"expected one of {[None, 'linear', *ACTIVATION_KINDS]}")
+    return activation
 
 
 def check_nonempty(op, name, arr):

@@ -1,66 +1,17 @@
 """Activation layers: ReLU, LeakyReLU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax (PyTorch's names)
-and Keras's `Activation("relu")`, with the one table of activation names every layer uses.
+and Keras's `Activation("relu")`.
 
 Each derivative is a function of the saved output y (relu, sigmoid, tanh, softmax, log_softmax)
-or of the input x (leaky_relu, gelu): the table says which one backward needs.
+or of the input x (leaky_relu, gelu): `_checks.ACTIVATION_KINDS` says which one backward needs.
 """
 import math
 
 import numpy as np
 
-from .. import _registry, ops
-from .._checks import as_grad, as_input, check_number
+from .. import _registry
+from .._checks import as_grad, as_input, check_activation_name, check_number
+from ..ops.activations import activation_backward, activation_forward
 from ..module import Module
-
-# name -> (what backward needs: "y" or "x", the op's keyword arguments and their defaults)
-ACTIVATIONS = {
-    "relu": ("y", {}),
-    "sigmoid": ("y", {}),
-    "tanh": ("y", {}),
-    "softmax": ("y", {}),
-    "log_softmax": ("y", {}),
-    "leaky_relu": ("x", {"negative_slope": 0.01}),
-    "gelu": ("x", {"approximate": "none"}),
-}
-# The ones the GEMM's epilogue applies in the layer-by-layer path (derivative from y).
-FUSED_ACTIVATIONS = ("relu", "sigmoid", "tanh")
-ROW_ACTIVATIONS = ("softmax", "log_softmax")  # over the last axis, rows of a 2-D kernel
-
-
-def check_activation_name(layer, activation):
-    """None, "linear" or a name in ACTIVATIONS (what Keras's `activation=` accepts here)."""
-    if activation is not None and activation != "linear" and activation not in ACTIVATIONS:
-        raise ValueError(f"{layer}: unknown activation {activation!r}; "
-                         f"expected one of {[None, 'linear', *ACTIVATIONS]}")
-    return activation
-
-
-def _rows_of(a):
-    return a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
-
-
-def activation_forward(kind, x, kwargs):
-    """y = kind(x) on the native kernel (softmax and log_softmax over the last axis)."""
-    if kind is None:
-        return x
-    if x.size == 0:
-        return x.copy()
-    op = getattr(ops, kind)
-    if kind in ROW_ACTIVATIONS:
-        return op(_rows_of(x)).reshape(x.shape)
-    return op(x, **kwargs)
-
-
-def activation_backward(kind, dy, y, x, kwargs):
-    """dL/dx from dL/dy and the saved output y or input x (ACTIVATIONS says which)."""
-    if kind is None or dy.size == 0:
-        return dy.copy()
-    op = getattr(ops, kind + "_backward")
-    saved = y if ACTIVATIONS[kind][0] == "y" else x
-    if kind in ROW_ACTIVATIONS:
-        return op(_rows_of(dy), _rows_of(saved)).reshape(dy.shape)
-    return op(dy, saved, **kwargs)
-
 
 class _Activation(Module):
     _op = None

@@ -8,13 +8,16 @@ import math
 import numpy as np
 
 from .. import _registry, ops
-from .._checks import as_grad, as_input, check_flag, check_int, float_dtype, numeric_array
+from .._checks import as_grad, as_input, check_activation_name, check_flag, check_int, float_dtype, numeric_array
 from .._random import generator
 from ..module import Module
 from ..parameter import Parameter
-from .activations import FUSED_ACTIVATIONS, activation_backward, activation_forward, check_activation_name
+from ..ops.activations import activation_backward, activation_forward
 
 _RANK = "(batch, features) or an N-D input (batch, ..., features)"
+# Applied by the GEMM's write-back in the layer-by-layer path (their derivative needs only y);
+# the others run after the product, which keeps its output for their backward.
+_FUSED = ("relu", "sigmoid", "tanh")
 
 
 def _check_shape(input_shape, layer):
@@ -187,7 +190,7 @@ class Dense(_DenseBase):
         self.activation = check_activation_name("Dense", activation)
         self._act = None if activation == "linear" else activation
         self._act_kwargs = {"negative_slope": 0.2} if self._act == "leaky_relu" else {}  # Keras's default
-        self._fused = self._act if self._act in FUSED_ACTIVATIONS else None
+        self._fused = self._act if self._act in _FUSED else None
         self._kernel_act = None if self._fused is not None else self._act
         self.use_bias = check_flag(use_bias, "use_bias")
         self.dtype = float_dtype(dtype)

@@ -4,19 +4,16 @@ import math
 import numpy as np
 
 from .. import _native
-from .._checks import check_gelu_form, check_ndim, check_number, check_shape
+from .._checks import ACTIVATION_KINDS, ROW_ACTIVATIONS, check_gelu_form, check_ndim, check_number, check_shape
 from ._core import as_float
 
 __all__ = ['relu', 'relu_backward', 'sigmoid', 'sigmoid_backward', 'tanh', 'tanh_backward', 'softmax', 'softmax_backward', 'leaky_relu', 'leaky_relu_backward', 'gelu', 'gelu_backward', 'log_softmax', 'log_softmax_backward']
 
 
-_ROWS = ("softmax", "log_softmax")  # over the rows of a 2-D array; the others elementwise
-
-
 def _activation(kind, x, op=None, negative_slope=0.01):
     op = op or kind
     x = as_float(op, "x", x)
-    if kind in _ROWS:
+    if kind in ROW_ACTIVATIONS:
         check_ndim(op, "x", x, 2, "(batch, classes)")
     return _native.activation(x, kind, *_slope(kind, negative_slope))
 
@@ -26,7 +23,7 @@ def _activation_backward(kind, dy, saved, saved_name="y", op=None, negative_slop
     saved = as_float(op, saved_name, saved)
     dy = as_float(op, "dy", dy, saved.dtype)
     check_shape(op, "dy", dy, saved.shape, f"(the shape of {saved_name})")
-    if kind in _ROWS:
+    if kind in ROW_ACTIVATIONS:
         check_ndim(op, saved_name, saved, 2, "(batch, classes)")
     return _native.activation_backward(dy, saved, kind, *_slope(kind, negative_slope))
 
@@ -115,3 +112,34 @@ def log_softmax(x):
 def log_softmax_backward(dy, y):
     r""":math:`dx = dy - e^{y} \sum_j dy_j` per row, from the saved output."""
     return _activation_backward("log_softmax", dy, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# By name, on arrays of any rank (the layers' entry points)
+
+
+def _rows_of(a):
+    return a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
+
+
+def activation_forward(kind, x, kwargs):
+    """kind(x) by name (None: x itself); softmax and log_softmax over the last axis of any rank."""
+    if kind is None:
+        return x
+    if x.size == 0:
+        return x.copy()
+    op = globals()[kind]
+    if kind in ROW_ACTIVATIONS:
+        return op(_rows_of(x)).reshape(x.shape)
+    return op(x, **kwargs)
+
+
+def activation_backward(kind, dy, y, x, kwargs):
+    """dL/dx from dL/dy and the saved output y or input x (ACTIVATION_KINDS says which)."""
+    if kind is None or dy.size == 0:
+        return dy.copy()
+    op = globals()[kind + "_backward"]
+    saved = y if ACTIVATION_KINDS[kind][0] == "y" else x
+    if kind in ROW_ACTIVATIONS:
+        return op(_rows_of(dy), _rows_of(saved)).reshape(dy.shape)
+    return op(dy, saved, **kwargs)
