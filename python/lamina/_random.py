@@ -59,3 +59,8 @@ def dropout_counters(n):
     start = _dropout_counter
     _dropout_counter = (start + n) % (1 << 64)
     return _dropout_key, start
+
+
+def dropout_position():
+    """(key, next counter) of the dropout stream, without taking any."""
+    return _dropout_key, _dropout_counter

@@ -98,6 +98,11 @@ class Optimizer:
                                  f"{name} buffer has shape {buf.shape} and dtype {buf.dtype} "
                                  f"(was the parameter replaced after the optimizer was created?)")
 
+    def plan_state(self, i):
+        """Parameter i's state buffers, in the native plan's order (SGD: [velocity] with momentum;
+        Adam: [m, v])."""
+        return [buffers[i] for buffers in self._state.values()]
+
     def zero_grad(self):
         """Set every parameter's gradient to zero, in place."""
         for p in self.params:
@@ -184,6 +189,7 @@ class SGD(Optimizer):
     """
 
     _HYPER = ("lr", "momentum", "weight_decay", "nesterov")
+    plan_kind = "sgd"  # the native plan's name for it (looked up on the class, not inherited)
     _CONFIG_KEYS = _HYPER
     _REQUIRED = ("lr",)
 
@@ -244,6 +250,7 @@ class Adam(Optimizer):
     """
 
     _HYPER = ("lr", "beta1", "beta2", "eps", "weight_decay", "step_count")
+    plan_kind = "adam"
     _CONFIG_KEYS = ("lr", "betas", "eps", "weight_decay")
     _REQUIRED = ()
     _COUNTERS = ("step_count",)
