@@ -4,9 +4,8 @@ NumPy arrays in, NumPy arrays out. ``lamina.ops`` holds the native kernels and `
 their plain-NumPy float64 mirror; the layers, ``Sequential``, losses and optimizers are thin Python
 on top of ``ops``.
 """
-import operator
-
 from . import _native, ops, reference
+from ._checks import check_int
 from ._random import manual_seed
 from .layers import (GELU, Activation, Dense, Dropout, Flatten, LeakyReLU, Linear, LogSoftmax, ReLU,
                      Sigmoid, Softmax, Tanh)
@@ -24,7 +23,7 @@ __version__ = _native.build_info()["version"]
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads (>= 1) in native kernels; capped by OpenMP's limit (e.g. threadpoolctl)."""
-    _native.set_num_threads(operator.index(n))  # 1.5 threads is a TypeError, not 1
+    _native.set_num_threads(check_int(n, "set_num_threads: n", minimum=-(2**31)))  # 1.5 is a TypeError; 0 the native check's ValueError
 
 
 def get_num_threads() -> int:

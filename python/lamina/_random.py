@@ -6,9 +6,9 @@ neither on the thread count nor on the path (native plan or layer by layer): eac
 Dropout call takes the next `n` counters of the stream. `manual_seed(n)` reseeds both, so a seeded
 script is repeatable; without a seed both start from OS entropy, like NumPy's `default_rng()`.
 """
-import operator
-
 import numpy as np
+
+from ._checks import check_int
 
 _generator = np.random.default_rng()
 _STREAM = 0x6C616D696E61  # "lamina": keeps the dropout key apart from the Generator's own state
@@ -34,14 +34,7 @@ def manual_seed(seed):
         True
     """
     global _generator, _dropout_key, _dropout_counter
-    if isinstance(seed, bool):
-        raise TypeError("manual_seed expects an integer, got a bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"manual_seed expects an integer, got {type(seed).__name__}") from None
-    if seed < 0:
-        raise ValueError(f"manual_seed expects a non-negative integer, got {seed}")
+    seed = check_int(seed, "manual_seed: seed")
     _generator = np.random.default_rng(seed)
     _dropout_key = int(np.random.SeedSequence([seed, _STREAM]).generate_state(1, np.uint64)[0])
     _dropout_counter = 0
