@@ -225,8 +225,9 @@ def numeric_array(x, layer, what="input"):
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{who(layer)}: {what} dtype {arr.dtype} is not supported "
                         f"(use float32, float64 or an integer type)")
-    if not arr.dtype.isnative:
-        # '>f8' is float64 in another byte order, not "some other dtype" to cast to float32.
+    if not arr.dtype.isnative or not arr.flags.aligned:
+        # '>f8' is float64 in another byte order, not "some other dtype" to cast to float32; a
+        # misaligned view (carved from a byte buffer) cannot be read by the kernels.
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
@@ -237,6 +238,10 @@ def as_input(x, dtype, layer, features=None, min_ndim=2, ndim=None, what="(batch
 
     dtype None keeps float32/float64 as given and casts anything else numeric to float32.
     """
+    if (type(x) is np.ndarray and x.flags.c_contiguous and x.flags.aligned and x.ndim >= min_ndim and (ndim is None or x.ndim == ndim)
+            and (features is None or x.shape[-1] == features)
+            and (x.dtype == dtype if dtype is not None else x.dtype in FLOAT_DTYPES)):
+        return x  # already what the kernels take: the common case, checked in one expression
     arr = numeric_array(x, layer)
     if arr.ndim < min_ndim or (ndim is not None and arr.ndim != ndim):
         # "2-D input (batch, features) or an N-D input (...)": `what` names the other ranks.
@@ -253,6 +258,9 @@ def as_input(x, dtype, layer, features=None, min_ndim=2, ndim=None, what="(batch
 
 def as_grad(dy, dtype, layer, shape):
     """An upstream gradient: it must have exactly the shape forward returned."""
+    if (type(dy) is np.ndarray and dy.shape == shape and dy.dtype == dtype and dy.flags.c_contiguous
+            and dy.flags.aligned):
+        return dy
     arr = numeric_array(dy, layer, "gradient")
     if arr.shape != tuple(shape):
         raise ValueError(f"{who(layer)}: backward expected a gradient of shape {tuple(shape)} "

@@ -27,6 +27,16 @@ def _auto_name(cls):
     return base if count == 0 else f"{base}_{count}"
 
 
+class Saved:
+    """What a layer's forward pass keeps for its backward pass: plain attributes, so that the hot
+    path does not go through Module's registering __setattr__."""
+
+    __slots__ = ("x", "y", "z", "extra")
+
+    def __init__(self):
+        self.x = self.y = self.z = self.extra = None
+
+
 class Module:
     """Base class of every lamina layer, of `Sequential` and of user models.
 
@@ -53,6 +63,7 @@ class Module:
         d["_parameters"] = {}
         d["_buffers"] = {}
         d["_modules"] = {}
+        d["_registered"] = set()  # names in the three tables above
         d["training"] = True
         d["_trainable"] = True
         if name is not None and not (isinstance(name, str) and name):
@@ -60,35 +71,42 @@ class Module:
         d["_name"] = name
 
     def __setattr__(self, name, value):
+        # Runs on every attribute assignment, so the common case (a plain value under a name that
+        # is not registered) is one isinstance and one set lookup.
+        if isinstance(value, _REGISTERED) or name in self.__dict__.get("_registered", ()):
+            value = self._register(name, value)
+        object.__setattr__(self, name, value)
+
+    def _register(self, name, value):
+        """Record a parameter, child module or buffer assigned as an attribute; returns the value
+        to store (a buffer is kept as a C-contiguous, writeable array)."""
         d = self.__dict__
-        if "_parameters" not in d and isinstance(value, (Parameter, Module)):
+        if "_parameters" not in d:
             raise AttributeError(f"cannot assign {type(value).__name__} {name!r} before "
                                  f"{type(self).__name__}.__init__() called Module.__init__()")
         if isinstance(value, Parameter):
             if not d["_trainable"]:
                 value.requires_grad = False
             d["_parameters"][name] = value
-            _changes.happened()
         elif isinstance(value, Module):
             d["_modules"][name] = value
-            _changes.happened()
-        elif "_parameters" in d:
-            if name in d["_parameters"]:
-                if value is not None:
-                    raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
-                                    f"(a Parameter or None is expected)")
-                d["_parameters"][name] = None
-                _changes.happened()
-            elif name in d["_modules"] and value is None:
-                d["_modules"][name] = None
-                _changes.happened()
-            elif name in d["_buffers"]:
-                self._set_buffer(name, value)
-        object.__setattr__(self, name, value)
+        elif name in d["_buffers"]:
+            self._set_buffer(name, value)
+            return d["_buffers"][name]
+        elif value is not None:
+            table = "parameter" if name in d["_parameters"] else "child module"
+            raise TypeError(f"cannot assign {type(value).__name__} as {table} {name!r} "
+                            f"(a {'Parameter' if table == 'parameter' else 'Module'} or None is expected)")
+        else:
+            d["_parameters" if name in d["_parameters"] else "_modules"][name] = None
+        d["_registered"].add(name)
+        _changes.happened()  # a compiled plan points at the old arrays or layers
+        return value
 
     def __delattr__(self, name):
         for table in ("_parameters", "_buffers", "_modules"):
             self.__dict__[table].pop(name, None)
+        self.__dict__["_registered"].discard(name)
         _changes.happened()
         object.__delattr__(self, name)
 
@@ -96,6 +114,7 @@ class Module:
         """Add a buffer: an array saved and loaded with the parameters but not trained (running
         statistics). It is reachable as `self.<name>` and listed by `buffers()`."""
         self.__dict__["_buffers"][name] = None
+        self.__dict__["_registered"].add(name)
         self._set_buffer(name, array)
         object.__setattr__(self, name, self._buffers[name])
 
@@ -368,3 +387,6 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in children]
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+_REGISTERED = (Parameter, Module)

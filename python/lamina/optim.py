@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import _registry, ops
-from ._checks import FLOAT_DTYPES, check_flag, check_number, numeric_array
+from . import _native, _registry, ops
+from ._checks import (FLOAT_DTYPES, check_adam_hyper, check_flag, check_number, check_sgd_hyper,
+                      numeric_array)
 from .parameter import Parameter
 
 
@@ -59,8 +60,13 @@ class Optimizer:
         """Check every parameter, gradient and state buffer before the first update, so that a step
         either updates the whole model or raises and leaves it untouched (the in-place ops check
         each parameter too, but only when they reach it). Cheap when nothing is wrong: a step of a
-        small model takes tens of microseconds."""
+        small model takes tens of microseconds.
+
+        Returns True when every gradient is C-contiguous and aligned too: the step then calls the
+        native updates directly (they check everything again natively), without lamina.ops's
+        conversions, which copy any other gradient first."""
         state = list(self._state.values())
+        direct = True
         for i, p in enumerate(self.params):
             data, grad = p.data, p.grad
             try:
@@ -70,10 +76,20 @@ class Optimizer:
                       and data.dtype in FLOAT_DTYPES and type(grad) is np.ndarray)
                 for buffers in state:
                     ok = ok and buffers[i].shape == data.shape and buffers[i].dtype == data.dtype
+                direct = direct and ok and grad.flags.c_contiguous and grad.flags.aligned
             except AttributeError:  # not arrays
                 ok = False
             if not ok:
                 self._explain(i)
+        if self._checked_version != self._hyper_version:
+            self._check_settings()  # as lamina.ops would on every call; once per change here
+            object.__setattr__(self, "_checked_version", self._hyper_version)
+        return direct
+
+    _checked_version = -1  # the settings version _check_settings last accepted
+
+    def _check_settings(self):
+        raise NotImplementedError
 
     def _explain(self, i):
         """Raise the precise error for parameter i, which failed the quick check in `step`."""
@@ -216,16 +232,23 @@ class SGD(Optimizer):
     def _buffer_names(self):
         return ("velocity",) if self.momentum != 0 else ()
 
+    def _check_settings(self):
+        check_sgd_hyper("sgd_step", self.lr, self.momentum, self.weight_decay, self.nesterov,
+                        self._state.get("velocity"))
+
     def step(self):
         """Update every parameter in place from its gradient."""
-        self._check_parameters()
+        update = _native.sgd_step if self._check_parameters() else _sgd_step_converting
         velocity = self._state.get("velocity")
         for i, p in enumerate(self.params):
             if not p.requires_grad:
                 continue  # frozen (requires_grad=False / trainable=False): PyTorch skips it too
-            ops.sgd_step(p.data, p.grad, None if velocity is None else velocity[i], lr=self.lr,
-                         momentum=self.momentum, weight_decay=self.weight_decay,
-                         nesterov=self.nesterov)
+            update(p.data, p.grad, None if velocity is None else velocity[i], float(self.lr),
+                   float(self.momentum), float(self.weight_decay), bool(self.nesterov))
+
+
+def _sgd_step_converting(param, grad, velocity, lr, momentum, weight_decay, nesterov):
+    ops.sgd_step(param, grad, velocity, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
 class Adam(Optimizer):
@@ -280,20 +303,28 @@ class Adam(Optimizer):
                 "weight_decay": check_number(values["weight_decay"], "weight_decay"),
                 "step_count": int(step)}
 
+    def _check_settings(self):
+        check_adam_hyper("adam_step", 1, self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
+
     def step(self):
         """Advance the step count and update every parameter in place from its gradient."""
-        self._check_parameters()
+        update = _native.adam_step if self._check_parameters() else _adam_step_converting
+        check_adam_hyper("adam_step", self.step_count + 1, self.lr, self.beta1, self.beta2, self.eps,
+                         self.weight_decay)
         self.step_count += 1
         for p, m, v in zip(self.params, self._state["m"], self._state["v"]):
             if not p.requires_grad:
                 continue  # frozen (requires_grad=False / trainable=False)
-            ops.adam_step(p.data, p.grad, m, v, step=self.step_count, lr=self.lr,
-                          beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-                          weight_decay=self.weight_decay)
+            update(p.data, p.grad, m, v, self.step_count, float(self.lr), float(self.beta1), float(self.beta2),
+                   float(self.eps), float(self.weight_decay))
 
     def _constructor_kwargs(self):
         return {"lr": self.lr, "betas": [self.beta1, self.beta2], "eps": self.eps,
                 "weight_decay": self.weight_decay}
+
+
+def _adam_step_converting(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
+    ops.adam_step(param, grad, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
 
 
 _registry.register_optimizer(SGD, Adam)

@@ -11,31 +11,30 @@ import numpy as np
 from .. import _registry
 from .._checks import as_grad, as_input, check_activation_name, check_number
 from ..ops.activations import activation_backward, activation_forward
-from ..module import Module
+from ..module import Module, Saved
 
 class _Activation(Module):
     _op = None
     _CONFIG_KEYS = ()
 
+    _kwargs = {}  # the op's keyword arguments (negative_slope, approximate)
+
     def __init__(self, name=None):
         super().__init__(name)
-        self._x = self._y = None
-
-    @property
-    def _kwargs(self):
-        return {}
+        self._saved = Saved()
 
     def forward(self, x):
         x = as_input(x, None, self, what="(batch, features) or an N-D input (batch, ...)")
-        self._y = activation_forward(self._op, x, self._kwargs)
-        self._x = x
-        return self._y
+        s = self._saved
+        s.x, s.y = x, activation_forward(self._op, x, self._kwargs)
+        return s.y
 
     def backward(self, dy):
-        if self._y is None:
+        s = self._saved
+        if s.y is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
-        dy = as_grad(dy, self._y.dtype, self, self._y.shape)
-        return activation_backward(self._op, dy, self._y, self._x, self._kwargs)
+        dy = as_grad(dy, s.y.dtype, self, s.y.shape)
+        return activation_backward(self._op, dy, s.y, s.x, self._kwargs)
 
     def plan_step(self):
         """This layer as a native plan step (fused into a dense step before it; see _plan.py)."""
@@ -75,10 +74,7 @@ class LeakyReLU(_Activation):
     def __init__(self, negative_slope=0.01, name=None):
         super().__init__(name)
         self.negative_slope = check_number(negative_slope, "LeakyReLU: negative_slope", low=-math.inf)
-
-    @property
-    def _kwargs(self):
-        return {"negative_slope": self.negative_slope}
+        self._kwargs = {"negative_slope": self.negative_slope}
 
     def get_config(self):
         return self._with_name({"class": "LeakyReLU", "negative_slope": self.negative_slope})
@@ -110,10 +106,7 @@ class GELU(_Activation):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-
-    @property
-    def _kwargs(self):
-        return {"approximate": self.approximate}
+        self._kwargs = {"approximate": self.approximate}
 
     def get_config(self):
         return self._with_name({"class": "GELU", "approximate": self.approximate})
@@ -224,7 +217,7 @@ class Activation(Module):
         self.activation = check_activation_name("Activation", activation)
         self._op = None if activation == "linear" else activation
         self._kwargs = self._KERAS_DEFAULTS.get(self._op, {})
-        self._x = self._y = None
+        self._saved = Saved()
 
     forward = _Activation.forward
     backward = _Activation.backward

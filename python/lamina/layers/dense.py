@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from .. import _registry, ops
+from .. import _native, _registry, ops
 from .._checks import as_grad, as_input, check_activation_name, check_flag, check_int, float_dtype, numeric_array
 from .._random import generator
-from ..module import Module
+from ..module import Module, Saved
 from ..parameter import Parameter
 from ..ops.activations import activation_backward, activation_forward
 
@@ -41,13 +41,13 @@ def _dense_backward(dy, x, weight, bias):
     """dx = dy @ W; W.grad += dy.T @ x; b.grad += dy.sum(0), in place, for trained parameters."""
     if x.shape[0] == 0:
         return np.zeros_like(x)
-    dy2, x2 = _rows(dy), _rows(x)
+    dy2, x2 = (dy, x) if x.ndim == 2 else (_rows(dy), _rows(x))
     # A frozen weight still goes through the same kernel, into a scratch gradient that is thrown
     # away: dx and the bias gradient then have exactly the bits the native plan gives (it skips dW).
     dW = weight.grad if weight.requires_grad else np.zeros_like(weight.data)
     db = bias.grad if bias is not None and bias.requires_grad else False
-    dx, _, _ = ops.linear_backward(dy2, x2, weight.data, dW=dW, db=db)
-    return dx.reshape(x.shape)
+    dx = _native.linear_backward(dy2, x2, weight.data, dW, None if db is False else db, True)
+    return dx if x.ndim == 2 else dx.reshape(x.shape)
 
 
 class _DenseBase(Module):
@@ -55,28 +55,31 @@ class _DenseBase(Module):
 
     def forward(self, x):
         x = as_input(x, self.dtype, self, self.in_features, what=_RANK)
-        if not self.built:
+        if self.weight is None:
             self.build(x.shape)
-        out_shape = (*x.shape[:-1], self.out_features)
-        if x.size == 0:
-            z = y = np.zeros(out_shape, dtype=self.dtype)
+        bias = None if self.bias is None else self.bias.data
+        if x.ndim == 2 and x.shape[0]:  # the common case, without reshapes
+            # x is checked above and the parameters are the layer's own: straight to the kernel
+            # (which checks them again natively), without lamina.ops's conversions.
+            z = _native.linear(x, self.weight.data, bias, self._fused)
+        elif x.size == 0:
+            z = np.zeros((*x.shape[:-1], self.out_features), dtype=self.dtype)
         else:
-            z = ops.linear(_rows(x), self.weight.data, self._bias_data(), activation=self._fused)
-            z = z.reshape(out_shape)
-            y = activation_forward(self._kernel_act, z, self._act_kwargs)
-        self._x, self._z, self._y = x, z, y
+            z = ops.linear(_rows(x), self.weight.data, bias, activation=self._fused)
+            z = z.reshape(*x.shape[:-1], self.out_features)
+        y = z if self._kernel_act is None else activation_forward(self._kernel_act, z, self._act_kwargs)
+        s = self._saved
+        s.x, s.z, s.y = x, z, y
         return y
 
     def backward(self, dy):
-        if self._x is None:
+        s = self._saved
+        if s.x is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
-        dy = as_grad(dy, self.dtype, self, self._y.shape)
+        dy = as_grad(dy, self.dtype, self, s.y.shape)
         if self._act is not None:
-            dy = activation_backward(self._act, dy, self._y, self._z, self._act_kwargs)
-        return _dense_backward(dy, self._x, self.weight, self.bias)
-
-    def _bias_data(self):
-        return None if self.bias is None else self.bias.data
+            dy = activation_backward(self._act, dy, s.y, s.z, self._act_kwargs)
+        return _dense_backward(dy, s.x, self.weight, self.bias)
 
     def output_shape(self, input_shape):
         shape = _check_shape(input_shape, self)
@@ -136,7 +139,7 @@ class Linear(_DenseBase):
         self.bias = None
         if use_bias:
             self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(self.dtype))
-        self._x = self._z = self._y = None
+        self._saved = Saved()
 
     @classmethod
     def config_parameters(cls, config, input_shape):
@@ -203,7 +206,7 @@ class Dense(_DenseBase):
             self.input_shape = (check_int(input_shape[0], "input_shape[0]", 1),)
         self.weight = None
         self.bias = None
-        self._x = self._z = self._y = None
+        self._saved = Saved()
         if self.input_shape is not None:
             self.build((None, self.input_shape[0]))
 

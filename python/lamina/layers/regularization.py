@@ -7,7 +7,7 @@ plan and the layer-by-layer path, and backward recomputes it instead of storing 
 """
 from .. import _random, _registry, ops
 from .._checks import as_grad, as_input, check_number
-from ..module import Module
+from ..module import Module, Saved
 
 
 class Dropout(Module):
@@ -33,25 +33,20 @@ class Dropout(Module):
     def __init__(self, p=0.5, name=None):
         super().__init__(name)
         self.p = check_number(p, "Dropout: p", high=1.0, high_open=True)
-        self._draw = None  # (key, first counter) of the last training-mode forward
-        self._shape = None
+        self._saved = Saved()  # x, and extra: (key, first counter) of a training-mode forward
 
     def forward(self, x):
         x = as_input(x, None, self, min_ndim=1, what="(batch, ...)")
-        self._shape = x.shape
-        if not self.training:
-            self._draw = None
-            return x
-        self._draw = _random.dropout_counters(x.size)
-        return ops.dropout(x, self.p, *self._draw)
+        s = self._saved
+        s.x, s.extra = x, _random.dropout_counters(x.size) if self.training else None
+        return x if s.extra is None else ops.dropout(x, self.p, *s.extra)
 
     def backward(self, dy):
-        if self._shape is None:
+        s = self._saved
+        if s.x is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
-        dy = as_grad(dy, None, self, self._shape)
-        if self._draw is None:
-            return dy
-        return ops.dropout_backward(dy, self.p, *self._draw)
+        dy = as_grad(dy, s.x.dtype, self, s.x.shape)
+        return dy if s.extra is None else ops.dropout_backward(dy, self.p, *s.extra)
 
     def plan_step(self):
         return {"kind": "dropout", "params": {}, "attrs": {"p": self.p}}

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _registry
 from .._checks import as_grad, as_input, check_int
-from ..module import Module
+from ..module import Module, Saved
 
 
 class Flatten(Module):
@@ -34,7 +34,7 @@ class Flatten(Module):
         super().__init__(name)
         self.start_dim = check_int(start_dim, "Flatten: start_dim", minimum=-(2**31))
         self.end_dim = check_int(end_dim, "Flatten: end_dim", minimum=-(2**31))
-        self._in_shape = None
+        self._saved = Saved()
 
     def _axes(self, ndim):
         """(start, end) as non-negative axes of a rank-`ndim` input, checked."""
@@ -57,14 +57,14 @@ class Flatten(Module):
 
     def forward(self, x):
         x = as_input(x, None, self, min_ndim=1, what="(batch, ...)")
-        self._in_shape = x.shape
+        self._saved.x = x
         return x.reshape(self.output_shape(x.shape))
 
     def backward(self, dy):
-        if self._in_shape is None:
+        x = self._saved.x
+        if x is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
-        out = self.output_shape(self._in_shape)
-        return as_grad(dy, None, self, out).reshape(self._in_shape)
+        return as_grad(dy, x.dtype, self, self.output_shape(x.shape)).reshape(x.shape)
 
     def plan_step(self):
         return {"kind": "flatten", "params": {}, "attrs": {"start_dim": self.start_dim, "end_dim": self.end_dim}}

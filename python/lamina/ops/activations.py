@@ -15,7 +15,9 @@ def _activation(kind, x, op=None, negative_slope=0.01):
     x = as_float(op, "x", x)
     if kind in ROW_ACTIVATIONS:
         check_ndim(op, "x", x, 2, "(batch, classes)")
-    return _native.activation(x, kind, *_slope(kind, negative_slope))
+    if kind == "leaky_relu":
+        return _native.activation(x, kind, negative_slope)
+    return _native.activation(x, kind)
 
 
 def _activation_backward(kind, dy, saved, saved_name="y", op=None, negative_slope=0.01):
@@ -25,11 +27,9 @@ def _activation_backward(kind, dy, saved, saved_name="y", op=None, negative_slop
     check_shape(op, "dy", dy, saved.shape, f"(the shape of {saved_name})")
     if kind in ROW_ACTIVATIONS:
         check_ndim(op, saved_name, saved, 2, "(batch, classes)")
-    return _native.activation_backward(dy, saved, kind, *_slope(kind, negative_slope))
-
-
-def _slope(kind, negative_slope):
-    return (negative_slope,) if kind == "leaky_relu" else ()
+    if kind == "leaky_relu":
+        return _native.activation_backward(dy, saved, kind, negative_slope)
+    return _native.activation_backward(dy, saved, kind)
 
 
 def relu(x):
@@ -92,13 +92,13 @@ def leaky_relu_backward(dy, x, negative_slope=0.01):
 def gelu(x, approximate="none"):
     r""":math:`y = x \Phi(x)` (erf form) or its tanh approximation, elementwise."""
     check_gelu_form("gelu", approximate)
-    return _activation("gelu" if approximate == "none" else "gelu_tanh", x, op="gelu")
+    return _activation(_native_args("gelu", {"approximate": approximate})[0], x, op="gelu")
 
 
 def gelu_backward(dy, x, approximate="none"):
     r""":math:`dx = dy \, (\Phi(x) + x \varphi(x))`, or the derivative of the tanh form (from the input x)."""
     check_gelu_form("gelu_backward", approximate)
-    return _activation_backward("gelu" if approximate == "none" else "gelu_tanh", dy, x, "x", op="gelu_backward")
+    return _activation_backward(_native_args("gelu", {"approximate": approximate})[0], dy, x, "x", op="gelu_backward")
 
 
 def log_softmax(x):
@@ -115,11 +115,22 @@ def log_softmax_backward(dy, y):
 
 
 # ---------------------------------------------------------------------------------------------
-# By name, on arrays of any rank (the layers' entry points)
+# By name, on arrays of any rank: the layers' entry points. Their arrays are already checked and
+# contiguous (the layer's as_input/as_grad), so these go straight to the kernels, which check
+# them again natively, without the conversions above.
 
 
 def _rows_of(a):
     return a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
+
+
+def _native_args(kind, kwargs):
+    """The kernel's kind and extra argument for an activation and its keyword arguments."""
+    if kind == "leaky_relu":
+        return kind, (kwargs.get("negative_slope", 0.01),)
+    if kind == "gelu" and kwargs.get("approximate", "none") == "tanh":
+        return "gelu_tanh", ()
+    return kind, ()
 
 
 def activation_forward(kind, x, kwargs):
@@ -128,18 +139,18 @@ def activation_forward(kind, x, kwargs):
         return x
     if x.size == 0:
         return x.copy()
-    op = globals()[kind]
     if kind in ROW_ACTIVATIONS:
-        return op(_rows_of(x)).reshape(x.shape)
-    return op(x, **kwargs)
+        return _native.activation(_rows_of(x), kind).reshape(x.shape)
+    name, extra = _native_args(kind, kwargs)
+    return _native.activation(x, name, *extra)
 
 
 def activation_backward(kind, dy, y, x, kwargs):
     """dL/dx from dL/dy and the saved output y or input x (ACTIVATION_KINDS says which)."""
     if kind is None or dy.size == 0:
         return dy.copy()
-    op = globals()[kind + "_backward"]
     saved = y if ACTIVATION_KINDS[kind][0] == "y" else x
     if kind in ROW_ACTIVATIONS:
-        return op(_rows_of(dy), _rows_of(saved)).reshape(dy.shape)
-    return op(dy, saved, **kwargs)
+        return _native.activation_backward(_rows_of(dy), _rows_of(saved), kind).reshape(dy.shape)
+    name, extra = _native_args(kind, kwargs)
+    return _native.activation_backward(dy, saved, name, *extra)
