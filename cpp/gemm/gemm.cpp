@@ -14,14 +14,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
-#include "activations.h"
+#include "core/activation.h"
+#include "core/parallel.h"
+#include "core/scratch.h"
 #include "gemm/kernel.h"
 #include "gemm/pack.h"
-#include "parallel.h"
 
 namespace lamina {
 
@@ -30,26 +30,7 @@ namespace {
 // Below this many multiply-adds per extra thread, a GEMM stays single-threaded.
 constexpr double kMinWorkPerThread = 1 << 19;  // ~5 us of one core's work with AVX-512
 
-// A grow-only, 64-byte aligned scratch buffer, one per calling thread, so the steady state of a
-// training loop allocates nothing and concurrent Python threads never share packing space.
-struct AlignedBuffer {
-    void* data = nullptr;
-    std::size_t bytes = 0;
-    ~AlignedBuffer() { std::free(data); }
-    void* get(std::size_t need) {
-        if (need > bytes) {
-            std::free(data);
-            bytes = (need + 63) / 64 * 64;
-            data = std::aligned_alloc(64, bytes);
-            if (!data) {
-                bytes = 0;
-                throw std::bad_alloc();
-            }
-        }
-        return data;
-    }
-};
-
+// Packing space per calling thread (core/scratch.h).
 thread_local AlignedBuffer a_buffer, b_buffer;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

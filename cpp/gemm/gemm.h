@@ -5,9 +5,9 @@
 #pragma once
 #include <cstdint>
 
-namespace lamina {
+#include "core/activation.h"
 
-enum class Activation : int { none = 0, relu = 1, sigmoid = 2, tanh = 3 };
+namespace lamina {
 
 template <typename T>
 void gemm(T* C, int64_t ldc,                      // C is (M, N), row stride ldc, column stride 1
@@ -17,17 +17,11 @@ void gemm(T* C, int64_t ldc,                      // C is (M, N), row stride ldc
           int64_t M, int64_t N, int64_t K,
           T alpha, T beta, Activation act);       // beta == 0: C is written, never read
 
-// The kernel path in use ("avx512", "avx2" or "generic"), and a switch for tests and LAMINA_ISA.
-const char* gemm_isa();
-bool set_gemm_isa(const char* name);  // false if unknown or not supported by this CPU
-bool cpu_has_avx2_fma();
-
 // Which operands the micro-kernel reads packed: "auto" (packing only where it pays; the default),
 // "packed" (always both) or "in_place" (every operand the kernel can read in place: A always,
 // B when its rows are contiguous). Results are bitwise the same in every mode; tests use this to
 // run each shape through both code paths.
 const char* gemm_packing();
 bool set_gemm_packing(const char* mode);  // false if the mode is unknown
-bool cpu_has_avx512();
 
 }  // namespace lamina

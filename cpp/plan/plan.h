@@ -8,17 +8,10 @@
 #include <mutex>
 #include <vector>
 
-#include "gemm/gemm.h"
+#include "core/activation.h"
+#include "kernels/losses.h"
 
 namespace lamina {
-
-enum class LossKind : int {
-    cross_entropy = 0,                // from logits (labels or probability rows)
-    binary_cross_entropy = 1,         // from logits
-    mse = 2,
-    probability_cross_entropy = 3,    // on a softmax output (Keras, from_logits=False)
-    probability_binary_cross_entropy = 4,  // on a sigmoid output
-};
 
 enum class OptimizerKind : int { sgd = 0, adam = 1 };
 

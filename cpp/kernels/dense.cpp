@@ -1,10 +1,10 @@
 // Dense layer forward and backward: three GEMM calls whose transposes the engine's packing absorbs,
 // plus the bias gradient.
-#include "dense.h"
+#include "kernels/dense.h"
 
 #include <algorithm>
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 namespace lamina {
 

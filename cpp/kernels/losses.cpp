@@ -1,13 +1,13 @@
 // Loss kernels. Per-row (or per-element) terms are computed in parallel into a buffer and summed
 // serially in a fixed order; gradients are elementwise and so independent of the thread split.
-#include "losses.h"
+#include "kernels/losses.h"
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
-#include "activations.h"
-#include "parallel.h"
+#include "core/parallel.h"
+#include "core/scratch.h"
+#include "kernels/activations.h"
 
 namespace lamina {
 
@@ -16,14 +16,9 @@ namespace {
 constexpr double kMinWorkPerThread = 1 << 15;
 constexpr double kExpCost = 8;  // an exp or log, in element operations
 
-// Grow-only buffers of n doubles, per calling thread, so that a training loop's steady state
-// allocates nothing: slot 0 holds mean_of_terms' terms, slot 1 a loss's own per-row values.
-double* scratch(int64_t n, int slot) {
-    thread_local std::vector<double> buffers[2];
-    std::vector<double>& buffer = buffers[slot];
-    if (int64_t(buffer.size()) < n) buffer.resize(n);
-    return buffer.data();
-}
+// Per-thread doubles (core/scratch.h): slot 0 holds mean_of_terms' terms, slot 1 a loss's own
+// per-row values.
+double* scratch(int64_t n, int slot) { return thread_scratch<double>(n, slot); }
 
 double sum_in_order(const double* v, int64_t n) {
     double sum = 0.0;

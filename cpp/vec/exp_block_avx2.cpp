@@ -1,6 +1,6 @@
 // The softmax exponentials' loop (exp_block.h), compiled with -mavx2 -mfma; called only
 // when the CPU reports them.
-#include "exp_block.h"
+#include "vec/exp_block.h"
 
 namespace lamina {
 

@@ -1,12 +1,13 @@
 // Activations forward and backward. Elementwise loops are split among threads only when long
 // enough to pay for it; every element's result is independent of the split.
-#include "activations.h"
+#include "kernels/activations.h"
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
-#include "exp_block.h"
-#include "parallel.h"
+#include "core/parallel.h"
+#include "vec/exp_block.h"
 
 namespace lamina {
 
@@ -103,8 +104,6 @@ void softmax_narrow(T* y, const T* x, int64_t rows, int64_t cols, double* max_ou
 }
 
 }  // namespace
-
-void exp_nonpositive_block_generic(float* y, int64_t n) { exp_nonpositive_loop(y, n); }
 
 template <typename T>
 void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* max_out, double* sum_out) {

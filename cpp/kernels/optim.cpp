@@ -1,9 +1,9 @@
 // SGD and Adam updates: one elementwise pass over a parameter, split among threads when long.
-#include "optim.h"
+#include "kernels/optim.h"
 
 #include <cmath>
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 namespace lamina {
 

@@ -1,13 +1,13 @@
 // The execution plan's step: the same kernels the Python layers call, in the same order.
-#include "plan.h"
+#include "plan/plan.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "activations.h"
-#include "dense.h"
-#include "losses.h"
-#include "optim.h"
+#include "kernels/activations.h"
+#include "kernels/dense.h"
+#include "kernels/losses.h"
+#include "kernels/optim.h"
 
 namespace lamina {
 

@@ -1,13 +1,11 @@
 // Elementwise activations and softmax, forward and backward (backward from the saved output y).
-// The scalar formulas are inline here so the GEMM epilogue applies exactly the same ones.
+// The scalar formulas live in core/activation.h, shared with the GEMM epilogue.
 #pragma once
-#include <cmath>
 #include <cstdint>
 
-namespace lamina {
+#include "core/activation.h"
 
-template <typename T>
-inline T sigmoid_scalar(T x) { return T(1) / (T(1) + std::exp(-x)); }
+namespace lamina {
 
 template <typename T> void relu_forward(T* y, const T* x, int64_t n);             // y, x are (n,)
 template <typename T> void relu_backward(T* dx, const T* dy, const T* y, int64_t n);  // dx = dy*(y>0)

@@ -5,6 +5,15 @@
 
 namespace lamina {
 
+// The losses a plan can end with (python/checks.cpp holds their names).
+enum class LossKind : int {
+    cross_entropy = 0,                     // from logits (labels or probability rows)
+    binary_cross_entropy = 1,              // from logits
+    mse = 2,
+    probability_cross_entropy = 3,         // on a softmax output (Keras, from_logits=False)
+    probability_binary_cross_entropy = 4,  // on a sigmoid output
+};
+
 // Cross-entropy from logits with integer labels: loss = mean_r (logsumexp(z_r) - z_r[label_r]),
 // dz = (softmax(z) - onehot(label)) / rows. Labels must be in [0, cols) (checked by the caller).
 template <typename T>

@@ -1,9 +1,9 @@
 // e^x for x <= 0 over a block of floats: the exponentials of softmax and cross-entropy, whose
-// arguments activations.cpp has shifted by their row's max. One loop over the whole block, so that
+// arguments the kernels have shifted by their row's max. One loop over the whole block, so that
 // it vectorizes however short the rows are; compiled once per vector ISA (exp_block_avx2.cpp,
-// exp_block_avx512.cpp, and the baseline in activations.cpp) and run on the ISA the GEMM kernels
-// use (gemm/dispatch.cpp: LAMINA_ISA and set_gemm_isa switch both). With the baseline's 4-lane
-// SSE2 it was 60% of a 32 x 4 cross-entropy.
+// exp_block_avx512.cpp, and the baseline in exp_block.cpp, which also dispatches on the ISA the
+// GEMM kernels use: core/isa.h). With the baseline's 4-lane SSE2 it was 60% of a 32 x 4
+// cross-entropy.
 #pragma once
 #include <cstdint>
 #include <cstring>

@@ -1,6 +1,6 @@
 // Thread-count state: lamina's own setting, capped by OpenMP's limit so that threadpoolctl and
 // OMP_NUM_THREADS apply to lamina as they do to other OpenMP libraries.
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <atomic>
