@@ -61,6 +61,14 @@ def _pred_and_target(pred, target, who):
     return p, t, shape
 
 
+def _scores_and_target(scores, target, who, what):
+    """A class loss's (batch, classes) scores, at least one row, and its target as an array."""
+    z = _as_batch(scores, None, who)
+    if z.shape[0] == 0:
+        raise ValueError(f"{who}: empty batch ({what} shape {z.shape}); the mean is undefined")
+    return z, numeric_array(target, who, "target")
+
+
 class CrossEntropyLoss(_Loss):
     r"""Softmax cross-entropy from logits, averaged over the batch.
 
@@ -88,13 +96,9 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, logits, target):
         who = "CrossEntropyLoss"
-        z = _as_batch(logits, None, who)
-        batch, classes = z.shape
-        if batch == 0:
-            raise ValueError(f"{who}: empty batch (logits shape {z.shape}); the mean is undefined")
-        t = numeric_array(target, who, "target")
+        z, t = _scores_and_target(logits, target, who, "logits")
         if t.ndim == 1:
-            t = check_labels(who, t, batch, classes, allow_float=True)
+            t = check_labels(who, t, *z.shape, allow_float=True)
         elif t.ndim == 2:
             if t.shape != z.shape:
                 raise ValueError(f"{who}: target has shape {t.shape}, logits have shape {z.shape}")
@@ -187,14 +191,10 @@ class NLLLoss(_Loss):
 
     def forward(self, logp, target):
         who = "NLLLoss"
-        z = _as_batch(logp, None, who)
-        batch, classes = z.shape
-        if batch == 0:
-            raise ValueError(f"{who}: empty batch (input shape {z.shape}); the mean is undefined")
-        t = numeric_array(target, who, "target")
+        z, t = _scores_and_target(logp, target, who, "input")
         if t.ndim != 1:
             raise ValueError(f"{who}: target must be (batch,) class labels, got shape {t.shape}")
-        loss, grad = ops.nll(z, check_labels(who, t, batch, classes, allow_float=True))
+        loss, grad = ops.nll(z, check_labels(who, t, *z.shape, allow_float=True))
         self._grad = grad
         return float(loss)
 
