@@ -2,8 +2,12 @@
 may use, and a `measure` helper that times a call and records what the report needs (case, library,
 threads, flops). Also lets `pytest benches/` collect the bench_*.py files, which tests/ never sees."""
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,6 +24,53 @@ SETTLE_SECONDS = 0.3
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "heavy: a case that takes a second or more per round (skip with -m 'not heavy')")
+
+
+def measured_fma_peak():
+    """{isa: GFLOP/s} of one core running float32 FMAs back to back (benches/fma_peak.cpp, compiled
+    here with the C++ compiler; best of three runs), or {} without a compiler."""
+    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
+    if not cxx:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "fma_peak"
+        subprocess.run([cxx, "-O3", "-o", str(exe), str(Path(__file__).with_name("fma_peak.cpp"))], check=True)
+        peak = {}
+        for _ in range(3):
+            for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split("\n"):
+                if line:
+                    isa, value = line.split()
+                    peak[isa] = max(peak.get(isa, 0.0), float(value))
+    return peak
+
+
+def peer_kernel_paths():
+    """What each peer runs on this machine: NumPy's BLAS and its kernel family, PyTorch's vector
+    ISA and BLAS, Keras's backend."""
+    from threadpoolctl import threadpool_info
+
+    paths = {}
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if blas:
+        paths["numpy"] = ", ".join(f"{i['internal_api']} {i.get('version', '')} ({i.get('architecture', '?')} kernels)"
+                                   for i in blas)
+    torch = _imported("torch")
+    if torch is not None:
+        blas_info = "MKL" if torch.backends.mkl.is_available() else "its own BLAS"
+        paths["torch"] = (f"{torch.__version__}, {torch.backends.cpu.get_cpu_capability()} kernels, {blas_info}"
+                          f"{', oneDNN' if torch.backends.mkldnn.is_available() else ''}")
+    keras = _imported("keras")
+    if keras is not None:
+        paths["keras"] = f"{keras.__version__} on {keras.backend.backend()} (XLA CPU)"
+    return paths
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["fma_peak_gflops_per_core"] = measured_fma_peak()
+    machine_info["peers"] = peer_kernel_paths()
+    lamina = _imported("lamina")
+    if lamina is not None:
+        machine_info["lamina_isa"] = lamina.build_info()["isa"]
 
 
 def pytest_collect_file(file_path, parent):

@@ -57,21 +57,24 @@ def group_rank(name):
     return next((i for i, prefix in enumerate(GROUP_ORDER) if name.startswith(prefix)), len(GROUP_ORDER))
 
 
-def group_table(rows):
-    """Markdown lines for one group: every library at every thread count, with lamina's speed-up over
-    each peer at the same thread count and each library's gain from 1 to 2 threads."""
+def group_table(rows, peak=None):
+    """Markdown lines for one group: every library at every thread count, with its share of the
+    machine's measured FMA peak (per core times threads), lamina's speed-up over each peer at the
+    same thread count and each library's gain from 1 to 2 threads."""
     median = {(r["library"], r["threads"]): r["median"] for r in rows}
-    lines = ["| threads | library | median | GFLOP/s | lamina speed-up | 2 threads / 1 |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = ["| threads | library | median | GFLOP/s | of peak | lamina speed-up | 2 threads / 1 |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["threads"] or 0, library_rank(r["library"]))):
-        gflops = f"{r['flops'] / r['median'] / 1e9:.3g}" if r["flops"] else ""
+        rate = r["flops"] / r["median"] / 1e9 if r["flops"] else None
+        gflops = f"{rate:.3g}" if rate else ""
+        share = f"{100 * rate / (peak * (r['threads'] or 1)):.2g}%" if rate and peak else ""
         lamina = median.get(("lamina", r["threads"]))
         speedup = f"{r['median'] / lamina:.2f}×" if lamina and r["library"] != "lamina" else ""
         one = median.get((r["library"], 1))
         scaling = f"{one / r['median']:.2f}×" if r["threads"] == 2 and one else ""
         mark = "*" if (r["foreign"] or 0) > BUSY else ""
         lines.append(f"| {r['threads']} | {r['library']} | {format_time(r['median'])}{mark} | {gflops} "
-                     f"| {speedup} | {scaling} |")
+                     f"| {share} | {speedup} | {scaling} |")
     return lines
 
 
@@ -79,15 +82,24 @@ def markdown(data, rows):
     groups = defaultdict(list)
     for r in rows:  # dicts keep the run's order, which follows the parametrized sizes
         groups[r["group"]].append(r)
-    cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
+    machine = data.get("machine_info", {})
+    cpu = machine.get("cpu", {}).get("brand_raw", "unknown CPU")
+    peaks = machine.get("fma_peak_gflops_per_core", {})
+    peak = max(peaks.values()) if peaks else None
     lines = [f"Medians on {cpu}, run started {data.get('datetime', '')[:16]}. "
              "lamina speed-up = peer median / lamina median at the same thread count."]
+    if peaks:
+        lines.append("Measured float32 FMA peak of one core (benches/fma_peak.cpp): "
+                     + ", ".join(f"{isa} {value:.0f} GFLOP/s" for isa, value in peaks.items())
+                     + "; \"of peak\" divides by the widest one times the threads.")
+    paths = {"lamina": machine.get("lamina_isa"), **machine.get("peers", {})}
+    lines.append("Kernel paths: " + "; ".join(f"{lib} {path}" for lib, path in paths.items() if path) + ".")
     if any((r["foreign"] or 0) > BUSY for r in rows):
         lines.append(f"Rows marked * ran while other processes used more than {BUSY:.0%} of the "
                      "machine's CPU: rerun them on an idle machine before trusting them.")
     lines.append("")
     for name, group_rows in sorted(groups.items(), key=lambda kv: group_rank(kv[0])):
-        lines += [f"### {name}", ""] + group_table(group_rows) + [""]
+        lines += [f"### {name}", ""] + group_table(group_rows, peak) + [""]
     return "\n".join(lines)
 
 
