@@ -31,8 +31,13 @@ struct AlignedBuffer {
     }
 };
 
+// The slots of thread_scratch, one per user, so that two users on one thread never share one.
+constexpr int kLossTermsScratchSlot = 0;     // kernels/losses.cpp: mean_of_terms' terms
+constexpr int kLossRowsScratchSlot = 1;      // kernels/losses.cpp: a loss's per-row values
+constexpr int kActivationScratchSlot = 2;    // kernels/activations.cpp: log_softmax's exponentials
+
 // n values of T in this thread's scratch slot `slot` (0..3), valid until the thread asks for the
-// same slot again. Callers name their slots, so two users on one thread never share one.
+// same slot again.
 template <typename T>
 T* thread_scratch(int64_t n, int slot) {
     thread_local std::vector<T> buffers[4];

@@ -35,28 +35,23 @@ thread_local AlignedBuffer a_buffer, b_buffer;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Activations other than ReLU (which the micro-kernels apply in registers) run on each finished
+// tile row, through the same loop as the activation kernels (core/activation.h).
 template <typename T>
-void apply_activation_tile(T* C, int64_t ldc, int64_t m, int64_t n, Activation act) {
-    for (int64_t i = 0; i < m; ++i) {
-        T* c = C + i * ldc;
-        if (act == Activation::sigmoid)
-            for (int64_t j = 0; j < n; ++j) c[j] = sigmoid_scalar(c[j]);
-        else
-            for (int64_t j = 0; j < n; ++j) c[j] = std::tanh(c[j]);
-    }
+void apply_activation_tile(T* C, int64_t ldc, int64_t m, int64_t n, Activation act, T slope) {
+    for (int64_t i = 0; i < m; ++i) activate<T>(C + i * ldc, C + i * ldc, n, act, slope);
 }
 
 // K == 0: the product is empty and one row of C becomes c[j] = act(beta*c[j] + bias[j]).
 template <typename T>
-void finish_empty_row(T* c, const T* bias, int64_t n, T beta, Activation act) {
+void finish_empty_row(T* c, const T* bias, int64_t n, T beta, Activation act, T slope) {
     for (int64_t j = 0; j < n; ++j) {
         T v = T(0);
         if (beta != T(0)) v += beta * c[j];
         if (bias) v += bias[j];
-        if (act == Activation::relu) v = v < T(0) ? T(0) : v;  // a NaN fails the test and propagates
         c[j] = v;
     }
-    if (act == Activation::sigmoid || act == Activation::tanh) apply_activation_tile(c, 0, 1, n, act);
+    activate<T>(c, c, n, act, slope);
 }
 
 template <typename T>
@@ -68,6 +63,7 @@ struct Job {
     int64_t M, N, K;
     T alpha, beta;
     Activation act;
+    T slope;  // leaky ReLU's negative slope
     bool pack_a, pack_b;  // decided once per call (decide_packing), so every thread agrees
 };
 
@@ -120,7 +116,7 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
             Epilogue<T> ep{job.alpha, pc == 0 ? job.beta : T(1), nullptr,
                            last && job.act == Activation::relu};
             const bool late_activation =
-                last && (job.act == Activation::sigmoid || job.act == Activation::tanh);
+                last && job.act != Activation::none && job.act != Activation::relu;
 
             for (int64_t ic = 0; ic < job.M; ic += bl.MC) {
                 const int64_t mc = std::min(bl.MC, job.M - ic);
@@ -147,7 +143,8 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
                         const int64_t m = std::min(rows, mc - ir);
                         T* c = job.C + (ic + ir) * job.ldc + jc + jr;
                         bl.kernel(kc, a + ir * a_tile, rsa, csa, b, rsb, c, job.ldc, m, n, ep);
-                        if (late_activation) apply_activation_tile(c, job.ldc, m, n, job.act);
+                        if (late_activation)
+                            apply_activation_tile(c, job.ldc, m, n, job.act, job.slope);
                     }
                 }
             }
@@ -211,14 +208,16 @@ bool set_gemm_packing(const char* mode) {
 template <typename T>
 void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
           int64_t csb, const T* bias, int64_t M, int64_t N, int64_t K, T alpha, T beta,
-          Activation act) {
+          Activation act, T negative_slope) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
-        for (int64_t i = 0; i < M; ++i) finish_empty_row<T>(C + i * ldc, bias, N, beta, act);
+        for (int64_t i = 0; i < M; ++i)
+            finish_empty_row<T>(C + i * ldc, bias, N, beta, act, negative_slope);
         return;
     }
     const Blocking<T>& bl = active_blocking<T>();
-    Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act, true, true};
+    Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act, negative_slope,
+               true, true};
     decide_packing(job, bl);
     const int threads = threads_for(double(M) * double(N) * double(K), kMinWorkPerThread);
     if (threads == 1) {
@@ -245,8 +244,10 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
 }
 
 template void gemm<float>(float*, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
-                          int64_t, const float*, int64_t, int64_t, int64_t, float, float, Activation);
+                          int64_t, const float*, int64_t, int64_t, int64_t, float, float, Activation,
+                          float);
 template void gemm<double>(double*, int64_t, const double*, int64_t, int64_t, const double*, int64_t,
-                           int64_t, const double*, int64_t, int64_t, int64_t, double, double, Activation);
+                           int64_t, const double*, int64_t, int64_t, int64_t, double, double,
+                           Activation, double);
 
 }  // namespace lamina

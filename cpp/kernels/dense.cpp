@@ -10,9 +10,9 @@ namespace lamina {
 
 template <typename T>
 void dense_forward(T* y, const T* x, const T* W, const T* b, int64_t M, int64_t K, int64_t N,
-                   Activation act) {
+                   Activation act, double negative_slope) {
     // B = W.T: B(p, j) = W[j*K + p], so row stride 1 and column stride K.
-    gemm<T>(y, N, x, K, 1, W, 1, K, b, M, N, K, T(1), T(0), act);
+    gemm<T>(y, N, x, K, 1, W, 1, K, b, M, N, K, T(1), T(0), act, T(negative_slope));
 }
 
 namespace {
@@ -58,17 +58,19 @@ template <typename T>
 void dense_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, int64_t M, int64_t K,
                     int64_t N, bool accumulate) {
     // dx (M, K) = dy (M, N) @ W (N, K)
-    if (dx) gemm<T>(dx, K, dy, N, 1, W, K, 1, nullptr, M, K, N, T(1), T(0), Activation::none);
+    if (dx) gemm<T>(dx, K, dy, N, 1, W, K, 1, nullptr, M, K, N, T(1), T(0), Activation::none, T(0));
     // dW (N, K) += dy.T (N, M) @ x (M, K): A(i, p) = dy[p*N + i]
-    gemm<T>(dW, K, dy, 1, N, x, K, 1, nullptr, N, K, M, T(1), accumulate ? T(1) : T(0), Activation::none);
+    if (dW)
+        gemm<T>(dW, K, dy, 1, N, x, K, 1, nullptr, N, K, M, T(1), accumulate ? T(1) : T(0),
+                Activation::none, T(0));
     if (db) {
         if (!accumulate) std::fill(db, db + N, T(0));
         column_sums(db, dy, M, N);
     }
 }
 
-template void dense_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, Activation);
-template void dense_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, Activation);
+template void dense_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, Activation, double);
+template void dense_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, Activation, double);
 template void dense_backward<float>(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, bool);
 template void dense_backward<double>(double*, double*, double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, bool);
 template void column_sums<float>(float*, const float*, int64_t, int64_t);

@@ -1,4 +1,5 @@
 // Dense (fully connected) layer: y = act(x @ W.T + b), forward and backward, on the GEMM engine.
+// The activation is applied in the GEMM's write-back (any elementwise one: core/activation.h).
 #pragma once
 #include <cstdint>
 
@@ -12,10 +13,10 @@ void dense_forward(T* y,         // y is (M, N) row-major
                    const T* x,   // x is (M, K) row-major
                    const T* W,   // W is (N, K) row-major: one row per output
                    const T* b,   // b is (N,), or nullptr
-                   int64_t M, int64_t K, int64_t N, Activation act);
+                   int64_t M, int64_t K, int64_t N, Activation act, double negative_slope);
 
-// dx = dy @ W (overwritten; skipped if dx is null), dW += dy.T @ x, db += sum over rows of dy
-// (skipped if db is null). Gradients accumulate, as parameter gradients do in PyTorch; with
+// dx = dy @ W (overwritten), dW += dy.T @ x, db += sum over rows of dy; each is skipped when its
+// pointer is null (the first layer's dx, a frozen parameter's gradient). Gradients accumulate, as parameter gradients do in PyTorch; with
 // accumulate == false they are overwritten instead (what zero_grad then accumulate would give,
 // without a pass over dW to zero it).
 template <typename T>

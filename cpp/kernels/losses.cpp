@@ -16,8 +16,6 @@ namespace {
 constexpr double kMinWorkPerThread = 1 << 15;
 constexpr double kExpCost = 8;  // an exp or log, in element operations
 
-// Per-thread doubles (core/scratch.h): slot 0 holds mean_of_terms' terms, slot 1 a loss's own
-// per-row values.
 double* scratch(int64_t n, int slot) { return thread_scratch<double>(n, slot); }
 
 double sum_in_order(const double* v, int64_t n) {
@@ -45,7 +43,7 @@ double sum_of_logs(const double* s, int64_t n) {
 // the same for any thread count.
 template <typename Body>
 double mean_of_terms(int64_t n, double work_per_term, Body&& body) {
-    double* terms = scratch(n, 0);
+    double* terms = scratch(n, kLossTermsScratchSlot);
     parallel_for(n, work_per_term, kMinWorkPerThread, [&](int64_t lo, int64_t hi) { body(lo, hi, terms); });
     return sum_in_order(terms, n) / double(n);
 }
@@ -58,7 +56,7 @@ template <typename T>
 double cross_entropy_labels(T* dz, const T* z, const int64_t* label, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
-    double* shift = scratch(2 * rows, 1);  // max_r, then max_r - z_r[label]
+    double* shift = scratch(2 * rows, kLossRowsScratchSlot);  // max_r, then max_r - z_r[label]
     double* sum = shift + rows;
     parallel_for(rows, double(cols) * kExpCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
         softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, shift + lo, sum + lo);
@@ -75,7 +73,7 @@ template <typename T>
 double cross_entropy_probs(T* dz, const T* z, const T* t, int64_t rows, int64_t cols) {
     if (rows == 0 || cols == 0) return 0.0;
     const T scale = T(1.0 / double(rows));
-    double* max = scratch(2 * rows, 1);
+    double* max = scratch(2 * rows, kLossRowsScratchSlot);
     double* sum = max + rows;
     return mean_of_terms(rows, double(cols) * kExpCost, [&](int64_t lo, int64_t hi, double* loss) {
         softmax_rows(dz + lo * cols, z + lo * cols, hi - lo, cols, max + lo, sum + lo);
@@ -168,6 +166,19 @@ double probability_binary_cross_entropy(T* dp, const T* p, const T* t, int64_t n
     return loss / double(n);
 }
 
+template <typename T>
+double nll(T* dlogp, const T* logp, const int64_t* label, int64_t rows, int64_t cols) {
+    if (rows == 0) return 0.0;
+    const T grad = -T(1.0 / double(rows));
+    std::fill(dlogp, dlogp + rows * cols, T(0));
+    double sum = 0.0;  // in row order: the loss does not depend on the thread count
+    for (int64_t r = 0; r < rows; ++r) {
+        sum += double(logp[r * cols + label[r]]);
+        dlogp[r * cols + label[r]] = grad;
+    }
+    return -sum / double(rows);
+}
+
 #define LAMINA_INSTANTIATE(T)                                                                \
     template double cross_entropy_labels<T>(T*, const T*, const int64_t*, int64_t, int64_t); \
     template double cross_entropy_probs<T>(T*, const T*, const T*, int64_t, int64_t);        \
@@ -175,7 +186,8 @@ double probability_binary_cross_entropy(T* dp, const T* p, const T* t, int64_t n
     template double mse<T>(T*, const T*, const T*, int64_t);                                 \
     template double probability_cross_entropy_labels<T>(T*, const T*, const int64_t*, int64_t, int64_t); \
     template double probability_cross_entropy_probs<T>(T*, const T*, const T*, int64_t, int64_t); \
-    template double probability_binary_cross_entropy<T>(T*, const T*, const T*, int64_t);
+    template double probability_binary_cross_entropy<T>(T*, const T*, const T*, int64_t);     \
+    template double nll<T>(T*, const T*, const int64_t*, int64_t, int64_t);
 LAMINA_INSTANTIATE(float)
 LAMINA_INSTANTIATE(double)
 #undef LAMINA_INSTANTIATE

@@ -12,6 +12,7 @@ enum class LossKind : int {
     mse = 2,
     probability_cross_entropy = 3,         // on a softmax output (Keras, from_logits=False)
     probability_binary_cross_entropy = 4,  // on a sigmoid output
+    nll = 5,                               // on a log_softmax output, with labels
 };
 
 // Cross-entropy from logits with integer labels: loss = mean_r (logsumexp(z_r) - z_r[label_r]),
@@ -48,6 +49,15 @@ double probability_cross_entropy_labels(T* dp, const T* p, const int64_t* label,
 template <typename T>
 double probability_cross_entropy_probs(T* dp, const T* p, const T* t, int64_t rows,
                                        int64_t cols);  // all (rows, cols)
+
+// Negative log-likelihood of log-probabilities (PyTorch NLLLoss, mean reduction):
+// loss = -mean_r logp[r, label_r]; dlogp = -onehot(label) / rows. Labels in [0, cols) (checked by
+// the caller).
+template <typename T>
+double nll(T* dlogp,               // dlogp is (rows, cols)
+           const T* logp,          // logp is (rows, cols)
+           const int64_t* label,   // label is (rows,)
+           int64_t rows, int64_t cols);
 
 // loss = -mean [t log p + (1 - t) log(1 - p)]; dp = (p - t) / (n p (1 - p)).
 template <typename T>

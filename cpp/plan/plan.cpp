@@ -36,7 +36,7 @@ const T* Plan<T>::forward(const T* x, int64_t batch, bool keep_activations) {
     for (size_t i = 0; i < layers_.size(); ++i) {
         const PlanLayer<T>& l = layers_[i];
         T* out = keep_activations ? slot : grad_[i % 2].data();
-        dense_forward<T>(out, in, l.W, l.b, batch, l.in, l.out, l.act);
+        dense_forward<T>(out, in, l.W, l.b, batch, l.in, l.out, l.act, 0.01);
         if (l.softmax) softmax_forward<T>(out, out, batch, l.out);
         in = out;
         slot += batch * l.out;
@@ -59,6 +59,7 @@ double Plan<T>::loss_and_gradient(T* grad, const T* y, const int64_t* labels, co
                           : probability_cross_entropy_probs<T>(grad, y, target, batch, classes);
         case LossKind::probability_binary_cross_entropy:
             return probability_binary_cross_entropy<T>(grad, y, target, n);
+        case LossKind::nll: break;  // rejected by the binding
     }
     return 0.0;
 }
@@ -75,12 +76,7 @@ void Plan<T>::backward(T* grad, const T* x, int64_t batch) {
         const T* input = i > 0 ? activations_.data() + offsets_[i - 1] : x;
         const int64_t n = batch * l.out;
         if (l.softmax) softmax_backward<T>(dy, dy, y, batch, l.out);
-        switch (l.act) {
-            case Activation::relu: relu_backward<T>(dy, dy, y, n); break;
-            case Activation::sigmoid: sigmoid_backward<T>(dy, dy, y, n); break;
-            case Activation::tanh: tanh_backward<T>(dy, dy, y, n); break;
-            case Activation::none: break;
-        }
+        activation_backward<T>(dy, dy, y, n, l.act, 0.01);
         T* dx = i > 0 ? (dy == grad_[0].data() ? grad_[1].data() : grad_[0].data()) : nullptr;
         dense_backward<T>(dx, l.dW, l.db, dy, input, l.W, batch, l.in, l.out, /*accumulate=*/false);
         dy = dx;

@@ -31,8 +31,10 @@ std::tuple<int64_t, int64_t, int64_t> check_dense(const py::array& x, const py::
     return {x.shape(0), x.shape(1), W.shape(0)};
 }
 
-py::array py_linear(py::array x, py::array W, py::object b, py::object activation) {
+py::array py_linear(py::array x, py::array W, py::object b, py::object activation,
+                    double negative_slope) {
     const Activation act = parse_activation(activation);
+    check_negative_slope(act, negative_slope);
     const py::array barr = b.is_none() ? py::array() : py::array::ensure(b);
     if (!b.is_none() && !barr) fail_type("b must be an array");
     auto [M, K, N] = check_dense(x, W, b.is_none() ? nullptr : &barr);
@@ -43,7 +45,7 @@ py::array py_linear(py::array x, py::array W, py::object b, py::object activatio
         const T* bp = b.is_none() ? nullptr : ptr<T>(barr);
         const T *xp = ptr<T>(x), *Wp = ptr<T>(W);
         py::gil_scoped_release release;
-        dense_forward<T>(yp, xp, Wp, bp, M, K, N, act);
+        dense_forward<T>(yp, xp, Wp, bp, M, K, N, act, negative_slope);
         return y;
     });
 }
@@ -98,7 +100,8 @@ py::object py_linear_backward(py::array dy, py::array x, py::array W, py::object
 }  // namespace
 
 void bind_dense(py::module_& m) {
-    m.def("linear", &py_linear, py::arg("x"), py::arg("W"), py::arg("b"), py::arg("activation"));
+    m.def("linear", &py_linear, py::arg("x"), py::arg("W"), py::arg("b"), py::arg("activation"),
+          py::arg("negative_slope") = 0.01);
     m.def("linear_backward", &py_linear_backward, py::arg("dy"), py::arg("x"), py::arg("W"),
           py::arg("dW"), py::arg("db"), py::arg("need_dx"));
 }

@@ -14,9 +14,10 @@ namespace {
 
 // c = act(alpha * a @ b + beta * c + bias), in place on c.
 void py_gemm(py::object c_obj, py::array a, py::array b, py::object bias, double alpha, double beta,
-             py::object activation) {
+             py::object activation, double negative_slope) {
     py::array c = inplace_array(c_obj, "c");
     const Activation act = parse_activation(activation);
+    check_negative_slope(act, negative_slope);
     ndim_is(a, 2, "a");
     ndim_is(b, 2, "b");
     ndim_is(c, 2, "c");
@@ -50,7 +51,8 @@ void py_gemm(py::object c_obj, py::array a, py::array b, py::object bias, double
         const T* ap = ptr<T>(a);
         const T* bb = ptr<T>(b);
         py::gil_scoped_release release;
-        gemm<T>(cp, N, ap, rsa, csa, bb, rsb, csb, bp, M, N, K, T(alpha), T(beta), act);
+        gemm<T>(cp, N, ap, rsa, csa, bb, rsb, csb, bp, M, N, K, T(alpha), T(beta), act,
+                T(negative_slope));
         return 0;
     });
 }
@@ -73,7 +75,8 @@ py::dict blocking_of() {
 
 void bind_gemm(py::module_& m) {
     m.def("gemm", &py_gemm, py::arg("c"), py::arg("a"), py::arg("b"), py::arg("bias"),
-          py::arg("alpha"), py::arg("beta"), py::arg("activation"));
+          py::arg("alpha"), py::arg("beta"), py::arg("activation"),
+          py::arg("negative_slope") = 0.01);
     m.def("blocking", [](py::object dtype) {
         return py::dtype::from_args(dtype).is(py::dtype::of<float>()) ? blocking_of<float>()
                                                                        : blocking_of<double>();

@@ -20,13 +20,7 @@ py::tuple cross_entropy_impl(py::array logits, py::array target, bool on_probabi
     const int64_t rows = logits.shape(0), cols = logits.shape(1);
     const bool labels = same_type(target.dtype(), py::dtype::of<int64_t>());
     if (labels) {
-        ndim_is(target, 1, "labels");
-        dim_is(target, 0, rows, "labels", "batch size of logits");
-        const int64_t* lp = ptr<int64_t>(target);
-        for (int64_t r = 0; r < rows; ++r)
-            if (lp[r] < 0 || lp[r] >= cols)
-                fail_value("labels[" + std::to_string(r) + "] = " + std::to_string(lp[r]) +
-                           " is out of range for " + std::to_string(cols) + " classes");
+        check_labels(target, rows, cols, "batch size of logits");
     } else {
         same_dtype(target, logits, "target", "logits");
         same_shape(target, logits, "target", "logits");
@@ -57,6 +51,33 @@ py::tuple py_cross_entropy(py::array logits, py::array target) {
 
 py::tuple py_probability_cross_entropy(py::array probs, py::array target) {
     return cross_entropy_impl(probs, target, true);
+}
+
+// Negative log-likelihood of log-probabilities (rows, cols) with int64 labels (rows,).
+py::tuple py_nll(py::array logp, py::array labels) {
+    float_kind(logp, "logp");
+    ndim_is(logp, 2, "logp");
+    c_contiguous(logp, "logp");
+    if (!same_type(labels.dtype(), py::dtype::of<int64_t>()))
+        fail_type("labels must be int64 class indices, got dtype " +
+                  std::string(py::str(labels.dtype())));
+    c_contiguous(labels, "labels");
+    const int64_t rows = logp.shape(0), cols = logp.shape(1);
+    check_labels(labels, rows, cols, "batch size of logp");
+    if (rows > 0 && cols == 0) fail_value("logp must have at least one class");
+    return by_dtype(logp, "logp", [&](auto tag) -> py::tuple {
+        using T = decltype(tag);
+        auto grad = empty<T>({rows, cols});
+        T* gp = grad.mutable_data();
+        const T* lp = ptr<T>(logp);
+        const int64_t* label = ptr<int64_t>(labels);
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = nll<T>(gp, lp, label, rows, cols);
+        }
+        return py::make_tuple(loss, grad);
+    });
 }
 
 template <typename Kernel>
@@ -109,6 +130,7 @@ void bind_losses(py::module_& m) {
           py::arg("target"));
     m.def("probability_binary_cross_entropy", &py_probability_binary_cross_entropy,
           py::arg("probs"), py::arg("target"));
+    m.def("nll", &py_nll, py::arg("logp"), py::arg("labels"));
 }
 
 }  // namespace lamina::python

@@ -28,6 +28,7 @@ class PyPlan {
         const py::array W0 = inplace_array(plan_layer(layers, 0)[0], "weight");
         f32_ = float_kind(W0, "weight") == Kind::f32;
         loss_ = parse_loss(loss);
+        if (loss_ == LossKind::nll) fail_value("loss 'nll' has no native plan form yet");
         if (optimizer == "sgd") optimizer_ = OptimizerKind::sgd;
         else if (optimizer == "adam") optimizer_ = OptimizerKind::adam;
         else fail_value("unknown optimizer '" + optimizer + "'");
@@ -156,6 +157,9 @@ class PyPlan {
                                (k % 2 == 0 ? "weight" : "bias"));
             layers_with_state += !state.empty();
             l.act = parse_activation(t[5]);
+            if (backward_from_input(l.act))
+                fail_value("plan layer " + std::to_string(i) + ": activation '" +
+                           activation_name(l.act) + "' has no native plan form yet");
             if (!py::isinstance<py::bool_>(t[6])) fail_type("plan layer softmax flag must be True or False");
             l.softmax = t[6].cast<bool>();
             out.push_back(l);

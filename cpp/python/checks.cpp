@@ -99,8 +99,23 @@ std::pair<int64_t, int64_t> element_strides(const py::array& a, const char* name
     return {a.strides(0) / item, a.strides(1) / item};
 }
 
+void check_labels(const py::array& labels, int64_t rows, int64_t classes, const char* rows_are) {
+    ndim_is(labels, 1, "labels");
+    dim_is(labels, 0, rows, "labels", rows_are);
+    const int64_t* lp = static_cast<const int64_t*>(labels.data());
+    for (int64_t r = 0; r < rows; ++r)
+        if (lp[r] < 0 || lp[r] >= classes)
+            fail_value("labels[" + std::to_string(r) + "] = " + std::to_string(lp[r]) +
+                       " is out of range for " + std::to_string(classes) + " classes");
+}
+
 void finite_hyper(double value, const char* name) {
     if (!std::isfinite(value)) fail_value(std::string(name) + " must be finite");
+}
+
+void check_negative_slope(Activation act, double negative_slope) {
+    if (act == Activation::leaky_relu && !std::isfinite(negative_slope))
+        fail_value("negative_slope must be finite, got " + std::to_string(negative_slope));
 }
 
 uint64_t uint64_arg(const py::handle& value, const char* name) {
@@ -110,7 +125,8 @@ uint64_t uint64_arg(const py::handle& value, const char* name) {
     const unsigned long long v = PyLong_AsUnsignedLongLong(value.ptr());
     if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
         PyErr_Clear();
-        fail_value(std::string(name) + " must be in [0, 2**64), got " + std::string(py::str(value)));
+        fail_value(std::string(name) + " must be in [0, 2**64), got " +
+                   std::string(py::str(value)));
     }
     return static_cast<uint64_t>(v);
 }
@@ -129,7 +145,11 @@ constexpr ActivationEntry kActivations[] = {
     {"relu", {Activation::relu, Normalization::none}},
     {"sigmoid", {Activation::sigmoid, Normalization::none}},
     {"tanh", {Activation::tanh, Normalization::none}},
+    {"leaky_relu", {Activation::leaky_relu, Normalization::none}},
+    {"gelu", {Activation::gelu, Normalization::none}},
+    {"gelu_tanh", {Activation::gelu_tanh, Normalization::none}},
     {"softmax", {Activation::none, Normalization::softmax}},
+    {"log_softmax", {Activation::none, Normalization::log_softmax}},
 };
 
 struct LossEntry {
@@ -143,6 +163,7 @@ constexpr LossEntry kLosses[] = {
     {"mse", LossKind::mse},
     {"probability_cross_entropy", LossKind::probability_cross_entropy},
     {"probability_binary_cross_entropy", LossKind::probability_binary_cross_entropy},
+    {"nll", LossKind::nll},
 };
 
 const ActivationEntry* find_activation(const std::string& name) {
@@ -173,7 +194,8 @@ Activation parse_activation(const py::object& name) {
     if (s == "none" || s == "linear") return Activation::none;
     const ActivationEntry* e = find_activation(s);
     if (!e || !is_elementwise(e->kind))
-        fail_value("activation must be None, " + activation_list(is_elementwise) + ", got '" + s + "'");
+        fail_value("activation must be None, " + activation_list(is_elementwise) + ", got '" + s +
+                   "'");
     return e->kind.elementwise;
 }
 

@@ -1,6 +1,7 @@
 // The one place the bindings check their arguments (dtype, rank, shape, contiguity, alignment,
 // writability, overlap) and turn names into enums (activations, losses), raising TypeError or
-// ValueError with the argument's name, its shape and what was expected. Included only by cpp/python/.
+// ValueError with the argument's name, its shape and what was expected. Included only by
+// cpp/python/.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -30,9 +31,11 @@ bool same_type(const py::dtype& a, const py::dtype& b);
 Kind float_kind(const py::array& a, const char* name);  // TypeError unless float32 or float64
 void same_dtype(const py::array& a, const py::array& ref, const char* name, const char* ref_name);
 void ndim_is(const py::array& a, py::ssize_t nd, const char* name);
-void dim_is(const py::array& a, py::ssize_t axis, py::ssize_t want, const char* name, const char* what);
+void dim_is(const py::array& a, py::ssize_t axis, py::ssize_t want, const char* name,
+            const char* what);
 void same_shape(const py::array& a, const py::array& ref, const char* name, const char* ref_name);
-// C-contiguous and aligned to the element size (kernels read whole elements through typed pointers).
+// C-contiguous and aligned to the element size (kernels read whole elements through typed
+// pointers).
 void c_contiguous(const py::array& a, const char* name);
 void writable(const py::array& a, const char* name);
 
@@ -42,12 +45,18 @@ py::array inplace_array(const py::object& obj, const char* name);
 
 // Byte range [lo, hi) spanned by an array's elements; empty arrays span nothing.
 std::pair<std::uintptr_t, std::uintptr_t> extent(const py::array& a);
-void no_overlap(const py::array& out, const py::array& in, const char* out_name, const char* in_name);
+void no_overlap(const py::array& out, const py::array& in, const char* out_name,
+                const char* in_name);
 
 // Strides of a 2-D operand in elements (the GEMM engine reads any layout, transposes included).
 std::pair<int64_t, int64_t> element_strides(const py::array& a, const char* name);
 
+// int64 class labels (checked by the caller: dtype, contiguity): 1-D, `rows` of them (rows_are
+// says what must match), each in [0, classes).
+void check_labels(const py::array& labels, int64_t rows, int64_t classes, const char* rows_are);
+
 void finite_hyper(double value, const char* name);  // ValueError unless finite
+void check_negative_slope(Activation act, double negative_slope);  // finite, for leaky_relu
 
 // An unsigned 64-bit integer argument (a generator key or counter): a Python int in [0, 2**64).
 uint64_t uint64_arg(const py::handle& value, const char* name);

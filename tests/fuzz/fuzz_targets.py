@@ -251,7 +251,8 @@ _FLOATS = [0.0, 1.0, -1.0, 0.5, 0.9, 0.999, 1e-8, float("nan"), float("inf"), -f
 _INTS = [0, 1, 2, 3, -1, 1000, 2**31, 2**63 - 1, 2**63, -(2**63), 10**30]
 _STRINGS = ["relu", "sigmoid", "tanh", "softmax", "none", "linear", "gelu", "", "\x00", "avx2", "generic",
             "avx512", "cross_entropy", "binary_cross_entropy", "mse", "probability_cross_entropy",
-            "probability_binary_cross_entropy", "sgd", "adam"]
+            "probability_binary_cross_entropy", "sgd", "adam", "leaky_relu", "gelu_tanh", "log_softmax", "nll",
+            "swish"]
 _LOSSES = ["cross_entropy", "binary_cross_entropy", "mse", "probability_cross_entropy",
            "probability_binary_cross_entropy"]
 _OTHERS = [None, 0, 1.5, "x", [], [1.0, 2.0], (), {}, b"\x00", object(), np.float64(1.0), np.int64(2)]
@@ -326,12 +327,13 @@ def random_value(c, kind):
 
 # Every function of lamina._native and the kind of each positional parameter.
 NATIVE_SIGNATURES = {
-    "gemm": ["array", "array", "array", "array", "float", "float", "activation"],
-    "linear": ["array", "array", "array", "activation"],
+    "gemm": ["array", "array", "array", "array", "float", "float", "activation", "float"],
+    "linear": ["array", "array", "array", "activation", "float"],
     "linear_backward": ["array", "array", "array", "array", "array", "bool"],
-    "activation": ["array", "str"],
-    "activation_backward": ["array", "array", "str"],
+    "activation": ["array", "str", "float"],
+    "activation_backward": ["array", "array", "str", "float"],
     "cross_entropy": ["array", "array"],
+    "nll": ["array", "array"],
     "binary_cross_entropy": ["array", "array"],
     "mse": ["array", "array"],
     "probability_cross_entropy": ["array", "array"],
@@ -368,7 +370,8 @@ def _valid_arguments(c, name):
         a = arr(*shape)
         return a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
 
-    act = c.pick([None, "relu", "sigmoid", "tanh"])
+    act = c.pick([None, "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "gelu_tanh"])
+    slope = c.pick([0.01, 0.2, -0.5, 0.0] if c.chance(224) else _FLOATS)
     shape = tuple(c.pick(_DIMS) for _ in range(c.below(4)))
 
     def hyper():  # mostly an ordinary hyperparameter, sometimes a hostile one
@@ -379,18 +382,22 @@ def _valid_arguments(c, name):
         b = arr(k, n) if c.chance(128) else np.ascontiguousarray(arr(n, k)).T
         return [out(m, n), np.ascontiguousarray(a) if not a.flags.aligned else a,
                 np.ascontiguousarray(b) if not b.flags.aligned else b,
-                None if c.chance(64) else inp(n), c.pick(_FLOATS), c.pick(_FLOATS), act]
+                None if c.chance(64) else inp(n), c.pick(_FLOATS), c.pick(_FLOATS), act, slope]
     if name == "linear":
-        return [inp(m, k), inp(n, k), None if c.chance(64) else inp(n), act]
+        return [inp(m, k), inp(n, k), None if c.chance(64) else inp(n), act, slope]
     if name == "linear_backward":
         return [inp(m, n), inp(m, k), inp(n, k), out(n, k), None if c.chance(64) else out(n), c.chance(128)]
+    kinds = ["relu", "sigmoid", "tanh", "softmax", "leaky_relu", "gelu", "gelu_tanh", "log_softmax"]
     if name == "activation":
-        kind = c.pick(["relu", "sigmoid", "tanh", "softmax"])
-        return [inp(m, n) if kind == "softmax" else inp(*shape), kind]
+        kind = c.pick(kinds)
+        return [inp(m, n) if "softmax" in kind else inp(*shape), kind, slope]
     if name == "activation_backward":
-        kind = c.pick(["relu", "sigmoid", "tanh", "softmax"])
-        shape = (m, n) if kind == "softmax" else shape
-        return [inp(*shape), inp(*shape), kind]
+        kind = c.pick(kinds)
+        shape = (m, n) if "softmax" in kind else shape
+        return [inp(*shape), inp(*shape), kind, slope]
+    if name == "nll":
+        labels = np.random.default_rng(c.byte()).integers(0, max(n, 1), m)
+        return [inp(m, n), labels if c.chance(224) else labels.astype(c.pick(["<i4", "<f8", ">i8"]))]
     if name == "cross_entropy":
         if c.chance(128) and n:
             return [inp(m, n), np.random.default_rng(c.byte()).integers(0, n, m)]
