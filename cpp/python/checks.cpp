@@ -113,6 +113,11 @@ void finite_hyper(double value, const char* name) {
     if (!std::isfinite(value)) fail_value(std::string(name) + " must be finite");
 }
 
+void check_dropout_p(double p, const std::string& name) {
+    if (!(p >= 0.0 && p < 1.0))  // NaN fails both
+        fail_value(name + " must be in [0, 1), got " + std::to_string(p));
+}
+
 void check_negative_slope(Activation act, double negative_slope) {
     if (act == Activation::leaky_relu && !std::isfinite(negative_slope))
         fail_value("negative_slope must be finite, got " + std::to_string(negative_slope));

@@ -57,6 +57,7 @@ void check_labels(const py::array& labels, int64_t rows, int64_t classes, const 
 
 void finite_hyper(double value, const char* name);  // ValueError unless finite
 void check_negative_slope(Activation act, double negative_slope);  // finite, for leaky_relu
+void check_dropout_p(double p, const std::string& name);  // ValueError unless 0 <= p < 1
 
 // An unsigned 64-bit integer argument (a generator key or counter): a Python int in [0, 2**64).
 uint64_t uint64_arg(const py::handle& value, const char* name);

@@ -16,6 +16,7 @@ void bind_dense(py::module_& m);
 void bind_activations(py::module_& m);
 void bind_losses(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_regularization(py::module_& m);
 void bind_plan(py::module_& m);
 
 namespace {
@@ -48,6 +49,7 @@ PYBIND11_MODULE(_native, m) {
     bind_activations(m);
     bind_losses(m);
     bind_optim(m);
+    bind_regularization(m);
     bind_plan(m);
     m.def("set_num_threads", [](int n) {
         if (n < 1) fail_value("number of threads must be >= 1, got " + std::to_string(n));

@@ -316,6 +316,8 @@ def random_value(c, kind):
         return c.pick(_FLOATS)
     if kind == "int":
         return c.pick(_INTS)
+    if kind == "uint64":
+        return c.pick([0, 1, 2**64 - 1, 2**63, 12345] if c.chance(224) else _INTS)
     if kind == "bool":
         return c.chance(128)
     if kind == "str":
@@ -338,6 +340,9 @@ NATIVE_SIGNATURES = {
     "mse": ["array", "array"],
     "probability_cross_entropy": ["array", "array"],
     "probability_binary_cross_entropy": ["array", "array"],
+    "dropout": ["array", "float", "uint64", "uint64"],
+    "dropout_backward": ["array", "float", "uint64", "uint64"],
+    "dropout_mask": ["int", "float", "uint64", "uint64"],
     "sgd_step": ["array", "array", "array", "float", "float", "float", "bool"],
     "adam_step": ["array", "array", "array", "array", "int", "float", "float", "float", "float", "float"],
     "set_num_threads": ["int"],
@@ -405,6 +410,10 @@ def _valid_arguments(c, name):
     if name in ("binary_cross_entropy", "mse", "probability_cross_entropy", "probability_binary_cross_entropy"):
         shape = (m, n) if name == "probability_cross_entropy" else shape
         return [inp(*shape), np.ascontiguousarray(np.abs(arr(*shape)) % 1)]
+    if name in ("dropout", "dropout_backward", "dropout_mask"):
+        p = c.pick([0.0, 0.1, 0.5, 0.9] if c.chance(224) else _FLOATS)
+        first = c.pick([0, 1, 7, 33, 1000]) if name == "dropout_mask" else inp(*shape)
+        return [first, p, random_value(c, "uint64"), random_value(c, "uint64")]
     if name == "sgd_step":
         return [out(*shape), inp(*shape), None if c.chance(64) else out(*shape), hyper(), hyper(), hyper(),
                 c.chance(128)]
