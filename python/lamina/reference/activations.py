@@ -201,13 +201,24 @@ def leaky_relu_backward(dy, x, negative_slope=0.01):
     return np.where(x > 0, dy, slope * dy)
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
+def _normal_cdf(x):
+    # erfc keeps the tail: 1 + erf(x / sqrt 2) would cancel for x << 0.
+    return 0.5 * _erfc(-x / math.sqrt(2.0))
+
+
+def _gelu_tanh_inner(x):
+    return _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+
+
 def gelu(x, approximate="none"):
-    r"""GELU: :math:`x \Phi(x) = \frac{x}{2}(1 + \mathrm{erf}(x / \sqrt 2))`, or with
-    ``approximate="tanh"`` :math:`\frac{x}{2}(1 + \tanh(\sqrt{2/\pi}(x + 0.044715 x^3)))`.
+    r"""GELU: :math:`x \Phi(x) = \frac{x}{2}\,\mathrm{erfc}(-x / \sqrt 2)`, or with
+    ``approximate="tanh"`` :math:`\frac{x}{2}(1 + \tanh u) = x \, \sigma(2u)`,
+    :math:`u = \sqrt{2/\pi}(x + 0.044715 x^3)`. Written in the forms that do not cancel for
+    :math:`x \ll 0`; the kernels use PyTorch's, which lose relative accuracy there (see the tests).
 
     Example::
 
@@ -217,24 +228,24 @@ def gelu(x, approximate="none"):
     check_gelu_form("gelu", approximate)
     x = as_f64("gelu", "x", x)
     if approximate == "tanh":
-        return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+        return x * sigmoid_formula(2.0 * _gelu_tanh_inner(x))
+    return x * _normal_cdf(x)
 
 
 def gelu_backward(dy, x, approximate="none"):
     r"""Gradient of GELU, from the input: :math:`dx = dy\,(\Phi(x) + x \varphi(x))`, with
-    :math:`\varphi(x) = e^{-x^2/2} / \sqrt{2\pi}`; for the tanh form, with
-    :math:`u = \sqrt{2/\pi}(x + 0.044715 x^3)`:
-    :math:`dx = dy\,(\frac{1}{2}(1 + \tanh u) + \frac{x}{2}(1 - \tanh^2 u)\sqrt{2/\pi}(1 + 3 \cdot 0.044715 x^2))`.
+    :math:`\varphi(x) = e^{-x^2/2} / \sqrt{2\pi}`; for the tanh form, with :math:`s = \sigma(2u)`
+    (so :math:`\frac{1}{2}(1 + \tanh u) = s` and :math:`1 - \tanh^2 u = 4 s (1 - s)`):
+    :math:`dx = dy\,(s + 2 x s (1 - s) \sqrt{2/\pi}(1 + 3 \cdot 0.044715 x^2))`.
     """
     check_gelu_form("gelu_backward", approximate)
     dy, x = _pair("gelu_backward", dy, x, "x")
     if approximate == "tanh":
-        th = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
-        return dy * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x))
-    cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
+        u = _gelu_tanh_inner(x)
+        s, one_minus_s = sigmoid_formula(2.0 * u), sigmoid_formula(-2.0 * u)
+        return dy * (s + 2.0 * x * s * one_minus_s * _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x))
     pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return dy * (cdf + x * pdf)
+    return dy * (_normal_cdf(x) + x * pdf)
 
 
 def log_softmax(x):
