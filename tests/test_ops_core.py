@@ -209,3 +209,14 @@ def test_nll_loss_matches_torch():
     expected.backward()
     assert abs(loss_fn(logp, labels) - expected.item()) < 1e-12
     np.testing.assert_allclose(loss_fn.backward(), t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("start, end", [(1, -1), (0, -1), (2, 3), (-3, -2), (1, 1)])
+def test_flatten_op_matches_the_reference_and_is_a_view(start, end):
+    x = np.random.default_rng(6).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    y = ops.flatten(x, start, end)
+    np.testing.assert_array_equal(y, reference.flatten(x, start, end))
+    assert np.shares_memory(y, x)
+    assert np.array_equal(ops.flatten_backward(y, x.shape), x)
+    with pytest.raises(ValueError, match="start_dim"):
+        ops.flatten(x, 4, -1)

@@ -304,3 +304,15 @@ def check_dropout(op, p, key, counter):
     for name, value in (("key", key), ("counter", counter)):
         if check_int(value, f"{op}: {name}") >= 1 << 64:
             raise ValueError(f"{op}: {name} must be below 2**64, got {value}")
+
+
+def check_flatten_axes(who_, ndim, start_dim, end_dim):
+    """Flatten's (start, end) as non-negative axes of a rank-`ndim` input, checked."""
+    start = start_dim + ndim if start_dim < 0 else start_dim
+    end = end_dim + ndim if end_dim < 0 else end_dim
+    if not (0 <= start < ndim and 0 <= end < ndim):
+        raise ValueError(f"{who_}: start_dim={start_dim} and end_dim={end_dim} must be axes of the "
+                         f"{ndim}-D input (in [{-ndim}, {ndim - 1}])")
+    if start > end:
+        raise ValueError(f"{who_}: start_dim={start_dim} comes after end_dim={end_dim} for a {ndim}-D input")
+    return start, end

@@ -5,10 +5,8 @@ PyTorch's `Flatten()` of an (N, C, H, W) batch gives C,H,W order; Keras's `Flatt
 """
 import math
 
-import numpy as np
-
 from .. import _registry
-from .._checks import as_grad, as_input, check_int
+from .._checks import as_grad, as_input, check_flatten_axes, check_int
 from ..module import Module, Saved
 
 
@@ -36,21 +34,9 @@ class Flatten(Module):
         self.end_dim = check_int(end_dim, "Flatten: end_dim", minimum=-(2**31))
         self._saved = Saved()
 
-    def _axes(self, ndim):
-        """(start, end) as non-negative axes of a rank-`ndim` input, checked."""
-        start = self.start_dim + ndim if self.start_dim < 0 else self.start_dim
-        end = self.end_dim + ndim if self.end_dim < 0 else self.end_dim
-        if not (0 <= start < ndim and 0 <= end < ndim):
-            raise ValueError(f"{self!r}: start_dim={self.start_dim} and end_dim={self.end_dim} must be "
-                             f"axes of the {ndim}-D input (in [{-ndim}, {ndim - 1}])")
-        if start > end:
-            raise ValueError(f"{self!r}: start_dim={self.start_dim} comes after end_dim={self.end_dim} "
-                             f"for a {ndim}-D input")
-        return start, end
-
     def output_shape(self, input_shape):
         shape = tuple(input_shape)
-        start, end = self._axes(len(shape))
+        start, end = check_flatten_axes(repr(self), len(shape), self.start_dim, self.end_dim)
         merged = shape[start:end + 1]
         size = None if any(d is None for d in merged) else math.prod(merged)
         return (*shape[:start], size, *shape[end + 1:])
