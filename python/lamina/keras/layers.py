@@ -5,7 +5,7 @@ from ..layers import Dropout as _Dropout
 from ..layers import Flatten as _Flatten
 from ..layers import LeakyReLU as _LeakyReLU
 from ..layers import Softmax as _Softmax
-from ..sequential import Input
+from .sequential import Input
 
 
 class Dropout(_Dropout):
