@@ -798,45 +798,54 @@ def test_gemm_with_a_zero_size_void_dtype_is_a_type_error_not_sigfpe():
     expect(TypeError, lambda: _native.gemm(v, v, v, None, 1.0, 0.0, None), "a", "V0")
 
 
-def _plan_layer(state, softmax=False):
-    W, b = np.ones((3, 4)), np.ones(3)
-    return (W, b, np.zeros_like(W), np.zeros_like(b), state, None, softmax)
+def _dense_step(W, b=None, normalize=None):
+    return {"kind": "dense", "arrays": {"weight": W, "bias": b, "weight_grad": np.zeros_like(W),
+                                        "bias_grad": None if b is None else np.zeros_like(b)},
+            "attrs": {"activation": None, "normalize": normalize}}
+
+
+def _plan(optimizer, states, normalize=None):
+    """A one-step plan on W (3, 4) and b (3,) whose updates carry `states` (per parameter)."""
+    step = _dense_step(np.ones((3, 4)), np.ones(3), normalize)
+    params = [(step["arrays"]["weight"], step["arrays"]["weight_grad"]), (step["arrays"]["bias"], step["arrays"]["bias_grad"])]
+    updates = [{"param": p, "grad": g, "state": state} for (p, g), state in zip(params, states)]
+    return _native.Plan([step], (4,), "mse", optimizer, updates)
 
 
 def _adam_plan():
-    W, b = np.ones((3, 4)), np.ones(3)
-    plan = _native.Plan([(W, b, np.zeros_like(W), np.zeros_like(b), [np.zeros_like(W), np.zeros_like(b),
-                                                                     np.zeros_like(W), np.zeros_like(b)], None, False)],
-                        "mse", "adam")
+    plan = _plan("adam", [[np.zeros((3, 4)), np.zeros((3, 4))], [np.zeros(3), np.zeros(3)]])
     plan.set_hyper(0.1, 0.0, 0.0, False, 0.9, 0.999, 1e-8)
     return plan
 
 
 PLAN_CASES = {
     # Adam's state for an existing bias given as None: a null pointer written through (SIGSEGV).
-    "Adam without the bias state": (lambda: _native.Plan([_plan_layer([np.zeros((3, 4)), None, np.zeros((3, 4)), None])],
-                                                         "mse", "adam"), ValueError, ["no optimizer state", "bias"]),
+    "Adam without the bias state": (lambda: _plan("adam", [[np.zeros((3, 4)), np.zeros((3, 4))], [np.zeros(3), None]]),
+                                    TypeError, ["updates[1]", "bias", "state[1]", "NumPy array"]),
+    "Adam with one state array": (lambda: _plan("adam", [[np.zeros((3, 4)), np.zeros((3, 4))], [np.zeros(3)]]),
+                                  ValueError, ["updates[1]", "bias", "adam takes [m, v]"]),
     # SGD silently dropped the momentum of a parameter without velocity.
-    "SGD without the bias velocity": (lambda: _native.Plan([_plan_layer([np.zeros((3, 4)), None])], "mse", "sgd"),
-                                      ValueError, ["no optimizer state", "bias"]),
+    "SGD without the bias velocity": (
+        lambda: _plan("sgd", [[np.zeros((3, 4))], []]).set_hyper(0.1, 0.9, 0.0, False, 0.9, 0.999, 1e-8),
+        ValueError, ["momentum", "velocity"]),
     "SGD momentum without velocity": (
-        lambda: _native.Plan([_plan_layer([])], "mse", "sgd").set_hyper(0.1, 0.9, 0.0, False, 0.9, 0.999, 1e-8),
+        lambda: _plan("sgd", [[], []]).set_hyper(0.1, 0.9, 0.0, False, 0.9, 0.999, 1e-8),
         ValueError, ["momentum", "velocity"]),
     # A step before the settings would have trained with whatever the plan held.
     "step before set_hyper": (
-        lambda: _native.Plan([_plan_layer([])], "mse", "sgd").train_step(np.ones((2, 4)), np.ones((2, 3)), 0, False),
+        lambda: _plan("sgd", [[], []]).train_step(np.ones((2, 4)), np.ones((2, 3)), 0, False, 0, 0),
         ValueError, ["set_hyper", "before"]),
     # Adam's bias correction divides by 1 - beta**step: step 0 is a division by zero.
-    "Adam step 0": (lambda: _adam_plan().train_step(np.ones((2, 4)), np.ones((2, 3)), 0, False),
+    "Adam step 0": (lambda: _adam_plan().train_step(np.ones((2, 4)), np.ones((2, 3)), 0, False, 0, 0),
                     ValueError, ["step count", ">= 1"]),
     # A layer without features made the plan memcpy from an empty buffer's null pointer (UBSan).
     "layer without output features": (
-        lambda: _native.Plan([(np.ones((0, 4)), None, np.zeros((0, 4)), None, [], None, False)], "mse", "sgd")
-        .predict(np.ones((2, 4))), ValueError, ["(0, 4)", "at least one"]),
-    # These two escaped as IndexError and RuntimeError.
-    "empty layer tuple": (lambda: _native.Plan([()], "mse", "sgd"), ValueError, ["plan layer must be"]),
-    "softmax flag not a bool": (lambda: _native.Plan([_plan_layer([], softmax="yes")], "mse", "sgd"), TypeError,
-                                ["softmax flag"]),
+        lambda: _native.Plan([_dense_step(np.ones((0, 4)))], (4,), "mse", "sgd", []).predict(np.ones((2, 4))),
+        ValueError, ["plan step 0 (dense)", "(0, 4)", "at least one"]),
+    # These two escaped as IndexError and RuntimeError (as positional tuples).
+    "step without a kind": (lambda: _native.Plan([{}], (4,), "mse", "sgd", []), ValueError, ["plan step 0", "kind"]),
+    "normalize not a string": (lambda: _native.Plan([_dense_step(np.ones((3, 4)), normalize=True)], (4,), "mse", "sgd", []),
+                               TypeError, ["plan step 0 (dense)", "normalize"]),
 }
 
 

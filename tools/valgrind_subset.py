@@ -1,8 +1,9 @@
 """The workload tools/valgrind.sh runs under memcheck: every native op on each kernel path, 1 and 2
 threads, float32 and float64, at sizes that hit edge tiles; the error paths of the bindings (so
-exceptions thrown from C++ are checked for leaks too); a layer model's forward, backward and
-optimizer steps; the fused training plan; a save/load round trip; and a fixed set of inputs of the
-bindings fuzz target (memcheck also sees reads of uninitialised memory, which ASan does not).
+exceptions thrown from C++ are checked for leaks too); a plan of every step kind built from
+descriptors; a layer model's forward, backward and optimizer steps; the fused training plan; a
+save/load round trip; and a fixed set of inputs of the bindings fuzz target (memcheck also sees
+reads of uninitialised memory, which ASan does not).
 Small sizes: valgrind runs it about 50 times slower than the CPU.
 
     python tools/valgrind_subset.py [number of fuzz inputs, default 5000]
@@ -46,6 +47,18 @@ def every_op(dtype, rng):
     probs = ops.softmax(x)
     ops.probability_cross_entropy(probs, labels)
     ops.probability_binary_cross_entropy(ops.sigmoid(x), rng.random(x.shape).astype(dtype))
+    for kind in ("leaky_relu", "gelu", "gelu_tanh"):
+        _native.activation(x, kind, 0.2)
+        _native.activation_backward(r(*x.shape), x, kind, 0.2)
+        _native.linear(x, W, r(17), kind, 0.2)
+    logp = _native.activation(x, "log_softmax")
+    _native.activation_backward(r(*x.shape), logp, "log_softmax")
+    _native.nll(logp, labels)
+    for p_drop in (0.0, 0.5):
+        _native.dropout(x, p_drop, 7, 2**64 - 3)
+        _native.dropout_backward(x, p_drop, 7, 2**64 - 3)
+    _native.dropout_mask(33, 0.5, 1, 2)
+    plan_steps(dtype, rng)
     p, g = r(33), r(33)
     v = np.zeros_like(p)
     ops.sgd_step(p, g, v, lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
@@ -54,6 +67,32 @@ def every_op(dtype, rng):
     # Large enough to be split across two threads (when they are enabled).
     big = r(160, 200)
     ops.linear(big, r(120, 200))
+
+
+def plan_steps(dtype, rng):
+    """A plan of every step kind (flatten, dense with a fused GELU and with log_softmax, dropout,
+    a standalone activation, a frozen weight), trained with Adam and SGD, and its prediction."""
+    def r(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    W1, b1, W2, b2 = r(9, 12), r(9), r(4, 9), r(4)
+    steps = [{"kind": "flatten", "arrays": {}, "attrs": {}},
+             {"kind": "dense", "arrays": {"weight": W1, "bias": b1, "weight_grad": None, "bias_grad": np.zeros_like(b1)},
+              "attrs": {"activation": "gelu"}},
+             {"kind": "dropout", "arrays": {}, "attrs": {"p": 0.25}},
+             {"kind": "activation", "arrays": {}, "attrs": {"activation": "leaky_relu", "negative_slope": -0.1}},
+             {"kind": "dense", "arrays": {"weight": W2, "bias": b2, "weight_grad": np.zeros_like(W2),
+                                          "bias_grad": np.zeros_like(b2)},
+              "attrs": {"normalize": "log_softmax"}}]
+    trained = [(b1, steps[1]["arrays"]["bias_grad"]), (W2, steps[4]["arrays"]["weight_grad"]),
+               (b2, steps[4]["arrays"]["bias_grad"])]
+    for optimizer, state in (("adam", 2), ("sgd", 1)):
+        updates = [{"param": p, "grad": g, "state": [np.zeros_like(p) for _ in range(state)]} for p, g in trained]
+        plan = _native.Plan(steps, (3, 4), "nll", optimizer, updates)
+        plan.set_hyper(0.01, 0.9 if optimizer == "sgd" else 0.0, 0.0, False, 0.9, 0.999, 1e-8)
+        for step, batch in enumerate((5, 5, 2)):
+            plan.train_step(r(batch, 3, 4), rng.integers(0, 4, batch), step + 1, step == 0, 11, step * 100)
+        plan.predict(r(6, 3, 4))
 
 
 def error_paths():
@@ -68,8 +107,11 @@ def error_paths():
         lambda: _native.cross_entropy(f, np.array([0, 9, 1])),
         lambda: _native.sgd_step(f, f, None, 0.1, 0.9, 0.0, False),
         lambda: _native.adam_step(f, f, f, f, 0, 0.1, 0.9, 0.999, 1e-8, 0.0),
-        lambda: _native.Plan([(f, np.ones(3), np.zeros_like(f), np.zeros(3), [f.copy(), None, f.copy(), None], None,
-                               False)], "mse", "adam"),
+        lambda: _native.Plan([{"kind": "dense", "arrays": {"weight": f, "weight_grad": np.zeros_like(f)}}], (4,), "mse",
+                             "adam", [{"param": f, "grad": np.zeros_like(f), "state": [f.copy(), None]}]),
+        lambda: _native.Plan([{"kind": "conv", "arrays": {}, "attrs": {}}], (4,), "mse", "sgd", []),
+        lambda: _native.dropout(f, 1.0, 0, 0),
+        lambda: _native.nll(f, np.array([0, 9, 1])),
         lambda: _native.set_num_threads(0),
         lambda: _native.set_isa("sse9"),
     ]

@@ -13,7 +13,8 @@ const char* const kIsaNames[] = {"generic", "avx2", "avx512"};
 bool supported(Isa isa) {
 #if defined(LAMINA_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    if (isa == Isa::avx512) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    if (isa == Isa::avx512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
     if (isa == Isa::avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     return isa == Isa::generic;

@@ -30,6 +30,9 @@ bool have_openmp() {
 }
 
 int threads_for(double work, double min_work_per_thread) {
+    // Too small for two threads whatever the setting: answered without asking OpenMP for its
+    // limit (most calls of a small model).
+    if (work < 2.0 * min_work_per_thread) return 1;
     const int n = get_num_threads();
     if (n <= 1) return 1;
     const double useful = work / min_work_per_thread;

@@ -179,7 +179,8 @@ void softmax_block(T* y, const T* x, int64_t rows, Cols cols, double* max_out, d
 }
 
 template <int W, typename T>
-void softmax_narrow(T* y, const T* x, int64_t rows, int64_t cols, double* max_out, double* sum_out) {
+void softmax_narrow(T* y, const T* x, int64_t rows, int64_t cols, double* max_out,
+                    double* sum_out) {
     if constexpr (W > 1)
         if (cols < W) return softmax_narrow<W - 1>(y, x, rows, cols, max_out, sum_out);
     softmax_block(y, x, rows, std::integral_constant<int64_t, W>(), max_out, sum_out);

@@ -13,7 +13,8 @@ namespace lamina {
 template <typename T> void relu_forward(T* y, const T* x, int64_t n);
 template <typename T> void relu_backward(T* dx, const T* dy, const T* y, int64_t n);  // dy*(y>0)
 template <typename T> void sigmoid_forward(T* y, const T* x, int64_t n);
-template <typename T> void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n);  // dy*y*(1-y)
+template <typename T>
+void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n);  // dy*y*(1-y)
 template <typename T> void tanh_forward(T* y, const T* x, int64_t n);
 template <typename T> void tanh_backward(T* dx, const T* dy, const T* y, int64_t n);  // dy*(1-y*y)
 template <typename T>
@@ -41,7 +42,8 @@ template <typename T> void softmax_forward(T* y, const T* x, int64_t rows, int64
 template <typename T>
 void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, double* max, double* sum);
 // dx = y * (dy - sum_j dy_j y_j), row by row: O(cols) from the saved output.
-template <typename T> void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols);
+template <typename T>
+void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols);
 
 // y = x - max_r - log(sum_j e^(x_rj - max_r)) over each row of (rows, cols) (sums in double).
 template <typename T> void log_softmax_forward(T* y, const T* x, int64_t rows, int64_t cols);

@@ -16,9 +16,9 @@ void dense_forward(T* y,         // y is (M, N) row-major
                    int64_t M, int64_t K, int64_t N, Activation act, double negative_slope);
 
 // dx = dy @ W (overwritten), dW += dy.T @ x, db += sum over rows of dy; each is skipped when its
-// pointer is null (the first layer's dx, a frozen parameter's gradient). Gradients accumulate, as parameter gradients do in PyTorch; with
-// accumulate == false they are overwritten instead (what zero_grad then accumulate would give,
-// without a pass over dW to zero it).
+// pointer is null (the first layer's dx, a frozen parameter's gradient). Gradients accumulate, as
+// parameter gradients do in PyTorch; with accumulate == false they are overwritten instead (what
+// zero_grad then accumulate would give, without a pass over dW to zero it).
 template <typename T>
 void dense_backward(T* dx,         // dx is (M, K)
                     T* dW,         // dW is (N, K)

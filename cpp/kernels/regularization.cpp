@@ -37,7 +37,8 @@ void dropout_backward(T* dx, const T* dy, int64_t n, double p, uint64_t key, uin
 void dropout_mask(bool* keep, int64_t n, double p, uint64_t key, uint64_t counter) {
     const uint64_t threshold = dropout_threshold(p);
     parallel_for(n, kHashCost, kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) keep[i] = dropout_keeps(key, counter, uint64_t(i), threshold);
+        for (int64_t i = lo; i < hi; ++i)
+            keep[i] = dropout_keeps(key, counter, uint64_t(i), threshold);
     });
 }
 

@@ -30,7 +30,8 @@ inline bool dropout_keeps(uint64_t key, uint64_t counter, uint64_t i, uint64_t t
     return (mix64(key + (counter + i + 1) * kDropoutStride) >> 32) >= threshold;
 }
 
-// y = kept ? x * scale : 0 over the flat index i of n elements; p in [0, 1) (checked by the caller).
+// y = kept ? x * scale : 0 over the flat index i of n elements; p in [0, 1) (checked by the
+// caller).
 template <typename T>
 void dropout_forward(T* y,         // y is (n,)
                      const T* x,   // x is (n,)

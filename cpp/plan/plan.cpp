@@ -1,53 +1,97 @@
-// The execution plan's step: the same kernels the Python layers call, in the same order.
+// The plan's walk over its steps: where each step's output lives (kept for backward, or in one of
+// two transient buffers, or the input itself for a view), the forward pass, the loss, the
+// backward pass from the last step to the first that writes gradients, and the optimizer update.
 #include "plan/plan.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/activations.h"
-#include "kernels/dense.h"
 #include "kernels/losses.h"
 #include "kernels/optim.h"
 
 namespace lamina {
 
 template <typename T>
-void Plan<T>::reserve(int64_t batch) {
-    if (batch == batch_) return;
-    int64_t total = 0, widest = 0;
-    offsets_.clear();
-    for (const auto& l : layers_) {
-        offsets_.push_back(total);
-        total += batch * l.out;
-        widest = std::max({widest, l.in, l.out});
+Plan<T>::Plan(std::vector<std::unique_ptr<Step<T>>> steps, LossKind loss, OptimizerKind optimizer,
+              std::vector<Update<T>> updates)
+    : steps_(std::move(steps)), loss_(loss), optimizer_(optimizer), updates_(std::move(updates)) {
+    first_backward_ = steps_.size();
+    for (size_t i = 0; i < steps_.size(); ++i) {
+        random_before_.push_back(random_per_sample_);
+        random_per_sample_ += steps_[i]->random_per_sample();
+        if (steps_[i]->writes_gradients() && first_backward_ == steps_.size()) first_backward_ = i;
     }
-    activations_.assign(total, T(0));
-    grad_[0].assign(batch * widest, T(0));
-    grad_[1].assign(batch * widest, T(0));
-    batch_ = batch;
 }
 
-// Runs the layers; with keep_activations every layer's output stays in activations_ for
-// backward, otherwise two slots are reused. Returns the last layer's output.
+// Training keeps every output that backward reads (a step's own, or its consumer's input: through
+// views, the output of the last step before them that computes); every other output is read only
+// by the next computing step's forward, so two transient buffers, used alternately, hold them all.
+// Each step's training workspace lives from its forward to its backward; inference shares one.
 template <typename T>
-const T* Plan<T>::forward(const T* x, int64_t batch, bool keep_activations) {
-    const T* in = x;
-    T* slot = activations_.data();
-    for (size_t i = 0; i < layers_.size(); ++i) {
-        const PlanLayer<T>& l = layers_[i];
-        T* out = keep_activations ? slot : grad_[i % 2].data();
-        dense_forward<T>(out, in, l.W, l.b, batch, l.in, l.out, l.act, 0.01);
-        if (l.softmax) softmax_forward<T>(out, out, batch, l.out);
-        in = out;
-        slot += batch * l.out;
+typename Plan<T>::Layout& Plan<T>::prepare(int64_t batch, Mode mode) {
+    Layout& l = layouts_[int(mode)];
+    if (l.batch == batch) return l;
+    const size_t n = steps_.size();
+    const bool train = mode == Mode::train;
+    std::vector<int64_t> producer(n);  // the step whose output is step i's input (-1: x)
+    std::vector<bool> kept(n, false);
+    int64_t last = -1;
+    for (size_t i = 0; i < n; ++i) {
+        producer[i] = last;
+        if (!steps_[i]->is_view(mode)) last = int64_t(i);
     }
-    return in;
+    if (train)
+        for (size_t i = 0; i < n; ++i) {
+            if (steps_[i]->needs_output() && !steps_[i]->is_view(mode)) kept[i] = true;
+            if (steps_[i]->needs_input() && producer[i] >= 0) kept[producer[i]] = true;
+        }
+    int64_t total = 0, transient = 0, shared_work = 0, widest = 0;
+    l.slots.assign(n, Slot{kInput, kInput, 0, 0, false, false});
+    for (size_t i = 0; i < n; ++i) {
+        Slot& s = l.slots[i];
+        s.view = steps_[i]->is_view(mode);
+        s.in_place = steps_[i]->backward_in_place();
+        s.counter_offset = uint64_t(batch) * uint64_t(random_before_[i]);
+        const int64_t size = batch * steps_[i]->output_shape().size();
+        widest = std::max({widest, size, batch * steps_[i]->input_shape().size()});
+        if (s.view) continue;
+        if (kept[i]) s.out = total, total += size;
+        else transient = std::max(transient, size);
+        const int64_t work = steps_[i]->workspace(batch, mode);
+        if (train) s.work = total, total += work;
+        else shared_work = std::max(shared_work, work);
+    }
+    const int64_t t0 = total, t1 = total + transient, shared = t1 + transient;
+    l.data.assign(shared + shared_work, T(0));
+    for (size_t i = 0; i < n; ++i) {
+        Slot& s = l.slots[i];
+        s.in = producer[i] < 0 ? kInput : l.slots[producer[i]].out;
+        if (s.view) s.out = s.in;
+        else if (!kept[i]) s.out = s.in == t0 ? t1 : t0;
+        if (!train) s.work = shared;
+    }
+    l.final_out = l.slots[n - 1].out;
+    for (auto& g : l.grad) g.assign(train ? widest : 0, T(0));
+    l.batch = batch;
+    return l;
+}
+
+template <typename T>
+const T* Plan<T>::forward(Layout& l, const T* x, int64_t batch, Mode mode, uint64_t key,
+                          uint64_t counter) {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+        const Slot& s = l.slots[i];
+        if (s.view) continue;
+        steps_[i]->forward(at(l, s.out), at(l, s.in, x), batch, at(l, s.work),
+                           random_of(s, key, counter), mode);
+    }
+    return at(l, l.final_out, x);
 }
 
 template <typename T>
 double Plan<T>::loss_and_gradient(T* grad, const T* y, const int64_t* labels, const T* target,
                                   int64_t batch) {
-    const int64_t classes = layers_.back().out, n = batch * classes;
+    const int64_t classes = output_shape().size(), n = batch * classes;
     switch (loss_) {
         case LossKind::cross_entropy:
             return labels ? cross_entropy_labels<T>(grad, y, labels, batch, classes)
@@ -59,58 +103,50 @@ double Plan<T>::loss_and_gradient(T* grad, const T* y, const int64_t* labels, co
                           : probability_cross_entropy_probs<T>(grad, y, target, batch, classes);
         case LossKind::probability_binary_cross_entropy:
             return probability_binary_cross_entropy<T>(grad, y, target, n);
-        case LossKind::nll: break;  // rejected by the binding
+        case LossKind::nll: return nll<T>(grad, y, labels, batch, classes);
     }
     return 0.0;
 }
 
-// grad holds dL/d(output of the last layer); walks the layers back, writing parameter gradients
-// (the values zero_grad + accumulate would give) and skipping dx of the first layer.
+// grad holds dL/d(output of the last step); walks the steps back to the first that writes
+// gradients, whose dx is skipped. Views pass the gradient on as it is.
 template <typename T>
-void Plan<T>::backward(T* grad, const T* x, int64_t batch) {
-    // Layer i's output starts at offsets_[i] in activations_; its input is layer i-1's output.
+void Plan<T>::backward(Layout& l, T* grad, const T* x, int64_t batch, uint64_t key,
+                       uint64_t counter) {
     T* dy = grad;
-    for (size_t i = layers_.size(); i-- > 0;) {
-        const PlanLayer<T>& l = layers_[i];
-        const T* y = activations_.data() + offsets_[i];
-        const T* input = i > 0 ? activations_.data() + offsets_[i - 1] : x;
-        const int64_t n = batch * l.out;
-        if (l.softmax) softmax_backward<T>(dy, dy, y, batch, l.out);
-        activation_backward<T>(dy, dy, y, n, l.act, 0.01);
-        T* dx = i > 0 ? (dy == grad_[0].data() ? grad_[1].data() : grad_[0].data()) : nullptr;
-        dense_backward<T>(dx, l.dW, l.db, dy, input, l.W, batch, l.in, l.out, /*accumulate=*/false);
+    for (size_t i = steps_.size(); i-- > first_backward_;) {
+        const Slot& s = l.slots[i];
+        if (s.view) continue;
+        T* other = dy == l.grad[0].data() ? l.grad[1].data() : l.grad[0].data();
+        T* dx = i == first_backward_ ? nullptr : s.in_place ? dy : other;
+        steps_[i]->backward(dx, dy, at(l, s.in, x), at(l, s.out, x), batch, at(l, s.work),
+                            random_of(s, key, counter));
         dy = dx;
     }
 }
 
 template <typename T>
 void Plan<T>::update(const Hyper& h) {
-    for (const PlanLayer<T>& l : layers_) {
-        const int64_t sizes[2] = {l.out * l.in, l.b ? l.out : 0};
-        T* params[2] = {l.W, l.b};
-        const T* grads[2] = {l.dW, l.db};
-        for (int k = 0; k < 2; ++k) {
-            if (!params[k]) continue;
-            if (optimizer_ == OptimizerKind::sgd)
-                sgd_step<T>(params[k], l.state[k], grads[k], sizes[k], h.lr, h.momentum,
-                            h.weight_decay, h.nesterov);
-            else
-                adam_step<T>(params[k], l.state[k], l.state[2 + k], grads[k], sizes[k], h.step,
-                             h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
-        }
+    for (const Update<T>& u : updates_) {
+        if (optimizer_ == OptimizerKind::sgd)
+            sgd_step<T>(u.param, u.state[0], u.grad, u.n, h.lr, h.momentum, h.weight_decay,
+                        h.nesterov);
+        else
+            adam_step<T>(u.param, u.state[0], u.state[1], u.grad, u.n, h.step, h.lr, h.beta1,
+                         h.beta2, h.eps, h.weight_decay);
     }
 }
 
 template <typename T>
 double Plan<T>::train_step(T* y_out, const T* x, const int64_t* labels, const T* target,
-                           int64_t batch, const Hyper& hyper) {
+                           int64_t batch, const Hyper& hyper, uint64_t key, uint64_t counter) {
     std::lock_guard<std::mutex> lock(mutex_);
-    reserve(batch);
-    const T* y = forward(x, batch, true);
-    if (y_out) std::memcpy(y_out, y, sizeof(T) * batch * out_features());
-    T* grad = grad_[0].data();
+    Layout& l = prepare(batch, Mode::train);
+    const T* y = forward(l, x, batch, Mode::train, key, counter);
+    if (y_out) std::memcpy(y_out, y, sizeof(T) * batch * output_shape().size());
+    T* grad = l.grad[0].data();
     const double loss = loss_and_gradient(grad, y, labels, target, batch);
-    backward(grad, x, batch);
+    backward(l, grad, x, batch, key, counter);
     update(hyper);
     return loss;
 }
@@ -118,9 +154,9 @@ double Plan<T>::train_step(T* y_out, const T* x, const int64_t* labels, const T*
 template <typename T>
 void Plan<T>::predict(T* y, const T* x, int64_t batch) {
     std::lock_guard<std::mutex> lock(mutex_);
-    reserve(batch);
-    const T* out = forward(x, batch, false);
-    std::memcpy(y, out, sizeof(T) * batch * out_features());
+    Layout& l = prepare(batch, Mode::infer);
+    const T* out = forward(l, x, batch, Mode::infer, 0, 0);
+    std::memcpy(y, out, sizeof(T) * batch * output_shape().size());
 }
 
 template class Plan<float>;

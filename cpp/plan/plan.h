@@ -1,30 +1,30 @@
-// A compiled Sequential: one native call runs a whole training step (forward, loss, backward,
-// optimizer update) or a prediction, on workspace allocated once per batch size.
-// The plan does not own parameters or optimizer state: it points at the NumPy arrays that Python
-// holds (parameters() stays the single source of truth), and makes the same kernel calls in the
-// same order as the layer-by-layer Python path, so both give bitwise identical results.
+// A compiled model: one native call runs a whole training step (forward, loss, backward,
+// optimizer update) or a prediction, over a list of steps (step.h) and workspace allocated once
+// per batch size. The plan does not own parameters or optimizer state: it points at the NumPy
+// arrays that Python holds (parameters() stays the single source of truth), and the steps make the
+// same kernel calls in the same order as the layer-by-layer Python path, so both give bitwise
+// identical results.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
-#include "core/activation.h"
+#include "core/shape.h"
 #include "kernels/losses.h"
+#include "plan/step.h"
 
 namespace lamina {
 
 enum class OptimizerKind : int { sgd = 0, adam = 1 };
 
+// One parameter the optimizer updates, after backward has written its gradient.
 template <typename T>
-struct PlanLayer {
-    T* W;         // W is (out, in)
-    T* b;         // b is (out,), or nullptr
-    T* dW;        // gradients, same shapes as W and b
-    T* db;
-    T* state[4];  // optimizer state for W, b: SGD {velocity_W, velocity_b}, Adam {m_W, m_b, v_W, v_b}
-    int64_t in, out;
-    Activation act;  // fused into the GEMM's write-back
-    bool softmax;    // a softmax over the row after the GEMM
+struct Update {
+    T* param;        // param is (n,), updated in place
+    const T* grad;   // grad is (n,): the gradient a step writes
+    T* state[2];     // SGD {velocity or null}, Adam {m, v}; each (n,)
+    int64_t n;
 };
 
 struct Hyper {
@@ -37,35 +37,67 @@ struct Hyper {
 template <typename T>
 class Plan {
   public:
-    Plan(std::vector<PlanLayer<T>> layers, LossKind loss, OptimizerKind optimizer)
-        : layers_(std::move(layers)), loss_(loss), optimizer_(optimizer) {}
+    // steps: at least one, each taking the previous one's output shape.
+    Plan(std::vector<std::unique_ptr<Step<T>>> steps, LossKind loss, OptimizerKind optimizer,
+         std::vector<Update<T>> updates);
 
-    // One step on a batch: returns the loss; y_out (batch, out_L) receives the model's output
-    // before the update when not null. Exactly one of labels (batch,) and target (batch, out_L) is set.
+    // One training step on a batch x (batch, *input_shape): returns the loss; y_out
+    // (batch, *output_shape) receives the output before the update when not null. Exactly one of
+    // labels (batch,) and target (batch, *output_shape) is set. Dropout steps draw from
+    // (key, counter + the elements earlier dropout steps drew).
     double train_step(T* y_out, const T* x, const int64_t* labels, const T* target, int64_t batch,
-                      const Hyper& hyper);
+                      const Hyper& hyper, uint64_t key, uint64_t counter);
 
-    // y (batch, out_L) = the model's output for x (batch, in_0).
+    // y (batch, *output_shape) = the output for x in inference mode (dropout is the identity).
     void predict(T* y, const T* x, int64_t batch);
 
-    int64_t in_features() const { return layers_.front().in; }
-    int64_t out_features() const { return layers_.back().out; }
+    const Shape& input_shape() const { return steps_.front()->input_shape(); }
+    const Shape& output_shape() const { return steps_.back()->output_shape(); }
+    int64_t random_per_sample() const { return random_per_sample_; }
+    const Step<T>& step(size_t i) const { return *steps_[i]; }
+    size_t size() const { return steps_.size(); }
 
   private:
-    void reserve(int64_t batch);
-    const T* forward(const T* x, int64_t batch, bool keep_activations);
-    double loss_and_gradient(T* grad, const T* y, const int64_t* labels, const T* target, int64_t batch);
-    void backward(T* grad, const T* x, int64_t batch);
+    // Where each step reads and writes in one mode, for one batch size: offsets into `data`
+    // (kInput: the caller's input x). Rebuilt only when the batch size changes.
+    static constexpr int64_t kInput = -1;
+    struct Slot {
+        int64_t in, out, work;
+        uint64_t counter_offset;  // random numbers earlier steps draw for this batch
+        bool view, in_place;      // the step's is_view(mode) and backward_in_place()
+    };
+    struct Layout {
+        int64_t batch = -1;
+        std::vector<T> data;  // kept outputs, two transient buffers, workspaces
+        std::vector<Slot> slots;
+        int64_t final_out = kInput;  // where the last step's output is
+        std::vector<T> grad[2];      // ping-pong gradient buffers (training only)
+    };
+
+    Layout& prepare(int64_t batch, Mode mode);
+    const T* at(const Layout& l, int64_t offset, const T* x) const {
+        return offset == kInput ? x : l.data.data() + offset;
+    }
+    T* at(Layout& l, int64_t offset) { return l.data.data() + offset; }
+    static Random random_of(const Slot& s, uint64_t key, uint64_t counter) {
+        return {key, counter + s.counter_offset};
+    }
+    const T* forward(Layout& l, const T* x, int64_t batch, Mode mode, uint64_t key,
+                     uint64_t counter);
+    double loss_and_gradient(T* grad, const T* y, const int64_t* labels, const T* target,
+                             int64_t batch);
+    void backward(Layout& l, T* grad, const T* x, int64_t batch, uint64_t key, uint64_t counter);
     void update(const Hyper& hyper);
 
-    std::vector<PlanLayer<T>> layers_;
+    std::vector<std::unique_ptr<Step<T>>> steps_;
     LossKind loss_;
     OptimizerKind optimizer_;
+    std::vector<Update<T>> updates_;
+    std::vector<int64_t> random_before_;  // random numbers per sample drawn by earlier steps
+    int64_t random_per_sample_ = 0;
+    size_t first_backward_ = 0;  // the first step that writes gradients (size() if none does)
     std::mutex mutex_;           // one call at a time: the workspace is shared
-    int64_t batch_ = -1;         // batch size the workspace is sized for
-    std::vector<T> activations_; // output of each layer, (batch, out_l), back to back
-    std::vector<int64_t> offsets_;  // where each layer's output starts in activations_
-    std::vector<T> grad_[2];     // ping-pong gradient buffers, (batch, max width)
+    Layout layouts_[2];          // per Mode
 };
 
 }  // namespace lamina

@@ -1,12 +1,15 @@
-// Binding of the execution plan: _native.Plan, a compiled Sequential whose train_step and predict
-// each run as one native call. Checks every array the plan will point into once, at construction,
-// and each step's input and targets on every call.
+// Binding of the execution plan: _native.Plan(steps, input_shape, loss, optimizer, updates), built
+// from named step descriptors ({"kind", "arrays", "attrs"}), whose train_step and predict each run
+// as one native call. Every array the plan will point into is checked once, at construction (dtype,
+// shape, layout, and that no array a step writes shares memory with another the plan holds); each
+// call checks its input and targets. Messages name the step: "plan step 2 (dense) weight_grad ...".
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -18,199 +21,472 @@ namespace lamina::python {
 
 namespace {
 
-// Owns a Plan<float> or Plan<double> and references to every array it points into, so that NumPy
-// cannot free them while the plan lives.
+enum class StepKind { dense, activation, dropout, flatten };
+
+struct KindEntry {
+    const char* name;
+    StepKind kind;
+    std::vector<const char*> arrays;  // the array names it takes
+    std::vector<const char*> attrs;   // the attribute names it takes
+};
+
+const std::vector<KindEntry>& step_kinds() {
+    static const std::vector<KindEntry> kinds = {
+        {"dense", StepKind::dense, {"weight", "bias", "weight_grad", "bias_grad"},
+         {"activation", "negative_slope", "normalize"}},
+        {"activation", StepKind::activation, {}, {"activation", "negative_slope", "normalize"}},
+        {"dropout", StepKind::dropout, {}, {"p"}},
+        {"flatten", StepKind::flatten, {}, {"start_dim", "end_dim"}},
+    };
+    return kinds;
+}
+
+std::string names_of(const std::vector<const char*>& names) {
+    std::string s;
+    for (const char* n : names) s += std::string(s.empty() ? "" : ", ") + n;
+    return s.empty() ? "none" : s;
+}
+
+bool is_int(const py::handle& v) { return PyLong_Check(v.ptr()) && !PyBool_Check(v.ptr()); }
+bool is_number(const py::handle& v) { return is_int(v) || PyFloat_Check(v.ptr()); }
+
+// A step descriptor, read and checked apart from the dtype: names, kinds and attribute values.
+struct StepSpec {
+    std::string name;  // "plan step 2 (dense)"
+    StepKind kind;
+    py::object weight, bias, weight_grad, bias_grad;  // None when not given
+    Activation activation = Activation::none;
+    double negative_slope = 0.01;
+    Normalization normalize = Normalization::none;
+    double p = 0.0;
+    int64_t start_dim = 1, end_dim = -1;
+};
+
+StepSpec read_step(const py::handle& obj, size_t i) {
+    const std::string where = "plan step " + std::to_string(i);
+    if (!py::isinstance<py::dict>(obj))
+        fail_type(where + " must be a dict {'kind': ..., 'arrays': {...}, 'attrs': {...}}, got " +
+                  std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+    const py::dict d = py::reinterpret_borrow<py::dict>(obj);
+    for (auto item : d) {
+        const std::string key = py::str(item.first);
+        if (key != "kind" && key != "arrays" && key != "attrs")
+            fail_value(where + " has an unknown key '" + key + "' (known: kind, arrays, attrs)");
+    }
+    if (!d.contains("kind")) fail_value(where + " has no kind");
+    if (!py::isinstance<py::str>(d["kind"])) fail_type(where + " kind must be a string");
+    const std::string kind = py::str(d["kind"]);
+    const KindEntry* entry = nullptr;
+    for (const KindEntry& e : step_kinds())
+        if (kind == e.name) entry = &e;
+    if (!entry) {
+        std::vector<const char*> known;
+        for (const KindEntry& e : step_kinds()) known.push_back(e.name);
+        fail_value(where + ": unknown kind '" + kind + "' (known: " + names_of(known) + ")");
+    }
+    StepSpec s;
+    s.name = where + " (" + kind + ")";
+    s.kind = entry->kind;
+    s.weight = s.bias = s.weight_grad = s.bias_grad = py::none();
+
+    auto section = [&](const char* key) -> py::dict {
+        if (!d.contains(key)) return py::dict();
+        if (!py::isinstance<py::dict>(d[key])) fail_type(s.name + " " + key + " must be a dict");
+        return py::reinterpret_borrow<py::dict>(d[key]);
+    };
+    auto check_names = [&](const py::dict& section, const std::vector<const char*>& allowed,
+                           const char* what) {
+        for (auto item : section) {
+            const std::string key = py::str(item.first);
+            bool ok = false;
+            for (const char* a : allowed) ok = ok || key == a;
+            if (!ok)
+                fail_value(s.name + " has an unknown " + what + " '" + key + "' (known: " +
+                           names_of(allowed) + ")");
+        }
+    };
+    const py::dict arrays = section("arrays"), attrs = section("attrs");
+    check_names(arrays, entry->arrays, "array");
+    check_names(attrs, entry->attrs, "attr");
+
+    auto attr = [&](const char* key) -> py::object {
+        return attrs.contains(key) ? py::object(attrs[key]) : py::object(py::none());
+    };
+    auto number = [&](const char* key, double fallback) {
+        const py::object v = attr(key);
+        if (v.is_none()) return fallback;
+        if (!is_number(v)) fail_type(s.name + " attrs['" + key + "'] must be a number");
+        return v.cast<double>();
+    };
+    auto integer = [&](const char* key, int64_t fallback) {
+        const py::object v = attr(key);
+        if (v.is_none()) return fallback;
+        if (!is_int(v)) fail_type(s.name + " attrs['" + key + "'] must be an int");
+        return v.cast<int64_t>();
+    };
+    auto name_or_none = [&](const char* key) {
+        const py::object v = attr(key);
+        if (!v.is_none() && !py::isinstance<py::str>(v))
+            fail_type(s.name + " attrs['" + key + "'] must be None or a string");
+        return v;
+    };
+    try {
+        if (s.kind == StepKind::dense || s.kind == StepKind::activation) {
+            s.activation = parse_activation(name_or_none("activation"));
+            s.normalize = parse_normalization(name_or_none("normalize"));
+            s.negative_slope = number("negative_slope", 0.01);
+            check_negative_slope(s.activation, s.negative_slope);
+        } else if (s.kind == StepKind::dropout) {
+            if (!attrs.contains("p")) fail_value("needs attrs['p']");
+            s.p = number("p", 0.0);
+            check_dropout_p(s.p, "p");
+        } else {
+            s.start_dim = integer("start_dim", 1);
+            s.end_dim = integer("end_dim", -1);
+        }
+    } catch (const py::value_error& e) {  // name the step in messages from the shared checks
+        fail_value(s.name + " " + e.what());
+    }
+    if (s.kind == StepKind::dense) {
+        if (!arrays.contains("weight") || arrays["weight"].is_none())
+            fail_value(s.name + " needs arrays['weight']");
+        auto get = [&](const char* key) {
+            return arrays.contains(key) ? py::object(arrays[key]) : py::object(py::none());
+        };
+        s.weight = get("weight");
+        s.bias = get("bias");
+        s.weight_grad = get("weight_grad");
+        s.bias_grad = get("bias_grad");
+    }
+    return s;
+}
+
+// An array the plan points into, named for error messages.
+struct Kept {
+    py::array array;  // a reference, so that NumPy cannot free it while the plan lives
+    std::string name;
+    std::pair<std::uintptr_t, std::uintptr_t> span;  // its bytes, [first, second)
+    bool written;     // a training step writes it (a gradient, an updated parameter, a state)
+    long grad = -1;   // for a parameter: its gradient's entry (-1: frozen)
+    bool is_parameter = false;
+};
+
+bool same_array(const py::array& a, const py::array& b) {
+    if (a.data() != b.data() || a.ndim() != b.ndim() || !same_type(a.dtype(), b.dtype()))
+        return false;
+    for (py::ssize_t d = 0; d < a.ndim(); ++d)
+        if (a.shape(d) != b.shape(d)) return false;
+    return true;
+}
+
+// Owns a Plan<float> or Plan<double> and references to every array it points into. A plan without
+// any array (activations, dropout, flatten only) has no dtype of its own: it holds both and runs
+// the one of its input's dtype.
 class PyPlan {
   public:
-    // layers: list of (W, b or None, dW, db or None, [state arrays], activation, softmax).
-    PyPlan(py::list layers, const std::string& loss, const std::string& optimizer) {
-        if (layers.size() == 0) fail_value("a plan needs at least one layer");
-        const py::array W0 = inplace_array(plan_layer(layers, 0)[0], "weight");
-        f32_ = float_kind(W0, "weight") == Kind::f32;
+    PyPlan(py::object steps, py::object input_shape, const std::string& loss,
+           const std::string& optimizer, py::object updates) {
+        if (!py::isinstance<py::list>(steps) && !py::isinstance<py::tuple>(steps))
+            fail_type("steps must be a list of step descriptors");
+        if (!py::isinstance<py::list>(updates) && !py::isinstance<py::tuple>(updates))
+            fail_type("updates must be a list of {'param', 'grad', 'state'} dicts");
+        input_shape_ = read_input_shape(input_shape);
         loss_ = parse_loss(loss);
-        if (loss_ == LossKind::nll) fail_value("loss 'nll' has no native plan form yet");
         if (optimizer == "sgd") optimizer_ = OptimizerKind::sgd;
         else if (optimizer == "adam") optimizer_ = OptimizerKind::adam;
-        else fail_value("unknown optimizer '" + optimizer + "'");
-        if (f32_) build<float>(layers, W0); else build<double>(layers, W0);
+        else fail_value("unknown optimizer '" + optimizer + "' (known: sgd, adam)");
+        const py::sequence step_list = py::reinterpret_borrow<py::sequence>(steps);
+        if (step_list.size() == 0) fail_value("a plan needs at least one step");
+        std::vector<StepSpec> specs;
+        for (size_t i = 0; i < step_list.size(); ++i) specs.push_back(read_step(step_list[i], i));
+        for (const StepSpec& s : specs)
+            if (!s.weight.is_none()) {
+                dtype_of_ = inplace_array(s.weight, (s.name + " weight").c_str());
+                kind_ = float_kind(*dtype_of_, (s.name + " weight").c_str());
+                break;
+            }
+        const py::sequence update_list = py::reinterpret_borrow<py::sequence>(updates);
+        if (!kind_ || *kind_ == Kind::f32) f_ = build<float>(specs, update_list);
+        if (!kind_ || *kind_ == Kind::f64) d_ = build<double>(specs, update_list);
     }
 
     // The optimizer's settings, kept until they change: Python sends them again only when the
     // optimizer's hyperparameters were assigned, so a step's call carries just its data.
     void set_hyper(double lr, double momentum, double weight_decay, bool nesterov, double beta1,
                    double beta2, double eps) {
-        if (optimizer_ == OptimizerKind::sgd && momentum != 0.0 && !every_layer_has_state_)
-            fail_value("momentum != 0 needs velocity arrays in every plan layer");
+        if (optimizer_ == OptimizerKind::sgd && momentum != 0.0 && !every_update_has_state_)
+            fail_value("momentum != 0 needs a velocity array in every update (state=[velocity])");
         hyper_ = Hyper{lr, momentum, weight_decay, nesterov, beta1, beta2, eps, 0};
     }
 
     // Returns the loss, or (loss, output before the update) with want_output. step is Adam's step
-    // count for this update (from 1); SGD ignores it.
-    py::object train_step(py::array x, py::array target, int64_t step, bool want_output) {
+    // count for this update (from 1); SGD ignores it. Dropout draws from (key, counter + ...).
+    py::object train_step(py::array x, py::array target, int64_t step, bool want_output,
+                          py::object key, py::object counter) {
         if (!hyper_) fail_value("set_hyper must be called before the first train_step");
         if (optimizer_ == OptimizerKind::adam && step < 1)
             fail_value("Adam's step count must be >= 1, got " + std::to_string(step));
+        const uint64_t k = uint64_arg(key, "key"), c = uint64_arg(counter, "counter");
         Hyper hyper = *hyper_;
         hyper.step = step;
-        return f32_ ? train_step_as<float>(*f_, x, target, hyper, want_output)
-                    : train_step_as<double>(*d_, x, target, hyper, want_output);
+        return run_kind(x) == Kind::f32
+                   ? train_step_as<float>(*f_, x, target, hyper, want_output, k, c)
+                   : train_step_as<double>(*d_, x, target, hyper, want_output, k, c);
     }
 
-    py::array predict(py::array x) { return f32_ ? predict_as<float>(*f_, x) : predict_as<double>(*d_, x); }
+    py::array predict(py::array x) {
+        return run_kind(x) == Kind::f32 ? predict_as<float>(*f_, x) : predict_as<double>(*d_, x);
+    }
 
-  private:
-    static py::tuple plan_layer(const py::list& layers, size_t i) {
-        py::tuple t = layers[i].cast<py::tuple>();
-        if (t.size() != 7) fail_value("plan layer must be (W, b, dW, db, state, activation, softmax)");
+    py::tuple output_shape() const {
+        const Shape& s = f_ ? f_->output_shape() : d_->output_shape();
+        py::tuple t(s.rank);
+        for (int i = 0; i < s.rank; ++i) t[i] = s[i];
         return t;
     }
 
-    // An array the plan points into, named for error messages.
-    struct Kept {
-        py::array array;  // a reference, so that NumPy cannot free it while the plan lives
-        std::string name;
-        std::pair<std::uintptr_t, std::uintptr_t> span;  // its bytes, [first, second)
-    };
+    int64_t random_per_sample() const {
+        return f_ ? f_->random_per_sample() : d_->random_per_sample();
+    }
 
-    // Every array the plan keeps is one a step writes (parameters, gradients, optimizer state), so
-    // none may share memory with another: tied weights or a gradient aliasing its parameter would
-    // otherwise be overwritten mid-step (the Python path handles or rejects those models).
-    py::array keep(py::array a, const py::array& dtype_of, size_t layer, const char* what) {
-        const std::string name = "plan layer " + std::to_string(layer) + " " + what;
-        same_dtype(a, dtype_of, name.c_str(), "weight");
+  private:
+    static Shape read_input_shape(const py::object& obj) {
+        if (!py::isinstance<py::tuple>(obj) && !py::isinstance<py::list>(obj))
+            fail_type("input_shape must be a tuple of ints (the shape of one sample)");
+        const py::sequence seq = py::reinterpret_borrow<py::sequence>(obj);
+        if (seq.size() < 1 || seq.size() > size_t(Shape::kMaxRank))
+            fail_value("input_shape must have 1 to " + std::to_string(Shape::kMaxRank) +
+                       " dims, got " + std::to_string(seq.size()));
+        Shape s;
+        for (size_t i = 0; i < seq.size(); ++i) {
+            if (!is_int(seq[i])) fail_type("input_shape must be a tuple of ints");
+            const int64_t d = seq[i].cast<int64_t>();
+            if (d < 1)
+                fail_value("input_shape dims must be >= 1, got " + std::string(py::str(obj)));
+            s.push_back(d);
+        }
+        return s;
+    }
+
+    Kind run_kind(const py::array& x) const { return kind_ ? *kind_ : float_kind(x, "input"); }
+
+    // Checks and keeps an array a step reads or writes; returns its index in kept_.
+    long keep(const py::object& obj, const std::string& name, bool written) {
+        py::array a = inplace_array(obj, name.c_str());
+        same_dtype(a, *dtype_of_, name.c_str(), "the first weight");
         c_contiguous(a, name.c_str());
-        writable(a, name.c_str());
-        if (const Kept* k = kept_sharing_memory_with(a))
-            fail_value(name + " shares memory with " + k->name + "; a training step writes both");
-        kept_.push_back({a, name, extent(a)});
-        return a;
+        if (written) writable(a, name.c_str());
+        kept_.push_back({a, name, extent(a), written});
+        return long(kept_.size()) - 1;
+    }
+
+    // Every pair of arrays the plan holds where one is written must not overlap: tied weights or a
+    // gradient aliasing its parameter would otherwise be overwritten mid-step (the Python path
+    // handles or rejects those models). Arrays that are only read may share memory.
+    void check_overlaps() const {
+        for (size_t a = 0; a < kept_.size(); ++a)
+            for (size_t b = a + 1; b < kept_.size(); ++b) {
+                const Kept &ka = kept_[a], &kb = kept_[b];
+                if ((ka.written || kb.written) && ka.span.first < kb.span.second &&
+                    kb.span.first < ka.span.second)
+                    fail_value(kb.name + " shares memory with " + ka.name +
+                               "; a training step writes " + (kb.written ? kb.name : ka.name));
+            }
     }
 
     // The step reads x and the targets after it has begun writing: they must not overlap anything
     // it writes.
     void not_written(const py::array& a, const char* name) const {
-        if (const Kept* k = kept_sharing_memory_with(a))
-            fail_value(std::string(name) + " shares memory with " + k->name +
-                       ", which a training step writes; pass a copy");
-    }
-
-    const Kept* kept_sharing_memory_with(const py::array& a) const {
         const auto [lo, hi] = extent(a);
-        for (const Kept& k : kept_)
-            if (lo < k.span.second && k.span.first < hi) return &k;
-        return nullptr;
+        for (size_t k = 0; k < written_.size(); ++k)
+            if (lo < written_[k].second && written_[k].first < hi)
+                fail_value(std::string(name) + " shares memory with " +
+                           kept_[written_index_[k]].name +
+                           ", which a training step writes; pass a copy");
     }
 
     template <typename T>
-    void build(py::list layers, const py::array& W0) {
-        std::vector<PlanLayer<T>> out;
-        const size_t n_state = optimizer_ == OptimizerKind::sgd ? 2 : 4;
-        size_t layers_with_state = 0;
-        for (size_t i = 0; i < layers.size(); ++i) {
-            py::tuple t = plan_layer(layers, i);
-            PlanLayer<T> l{};
-            py::array W = keep(inplace_array(t[0], "weight"), W0, i, "weight");
-            ndim_is(W, 2, "weight");
-            l.out = W.shape(0);
-            l.in = W.shape(1);
-            // Layers always have features (Linear and Dense check it); an empty one would leave the
-            // plan copying from empty buffers (a null pointer to memcpy, undefined behaviour).
-            if (l.out == 0 || l.in == 0)
-                fail_value("plan layer " + std::to_string(i) + " has a weight of shape " + shape_str(W) +
-                           "; every layer needs at least one input and one output feature");
-            if (!out.empty() && out.back().out != l.in)
-                fail_value("plan layer " + std::to_string(i) + " takes " + std::to_string(l.in) +
-                           " features but the layer before gives " + std::to_string(out.back().out));
-            py::array dW = keep(inplace_array(t[2], "weight grad"), W0, i, "weight grad");
-            same_shape(dW, W, "weight grad", "weight");
-            l.W = mut<T>(W);
-            l.dW = mut<T>(dW);
-            const bool has_bias = !t[1].is_none();
-            if (has_bias) {
-                py::array b = keep(inplace_array(t[1], "bias"), W0, i, "bias");
-                py::array db = keep(inplace_array(t[3], "bias grad"), W0, i, "bias grad");
-                ndim_is(b, 1, "bias");
-                dim_is(b, 0, l.out, "bias", "out_features");
-                same_shape(db, b, "bias grad", "bias");
-                l.b = mut<T>(b);
-                l.db = mut<T>(db);
+    std::unique_ptr<Step<T>> make_step(const StepSpec& s, const Shape& in) {
+        try {
+            switch (s.kind) {
+                case StepKind::activation:
+                    return make_activation_step<T>(in, s.activation, s.negative_slope, s.normalize);
+                case StepKind::dropout: return make_dropout_step<T>(in, s.p);
+                case StepKind::flatten: return make_flatten_step<T>(in, s.start_dim, s.end_dim);
+                case StepKind::dense: break;
             }
-            py::list state = t[4].cast<py::list>();
-            // SGD: [v_W, v_b] (empty without momentum); Adam: [m_W, m_b, v_W, v_b]; None for no bias.
-            if (state.size() != 0 && state.size() != n_state)
-                fail_value("plan layer " + std::to_string(i) + " has " + std::to_string(state.size()) +
-                           " optimizer state arrays, expected " + std::to_string(n_state));
-            for (size_t k = 0; k < state.size(); ++k) {
-                if (state[k].is_none()) continue;
-                py::array a = keep(inplace_array(state[k], "optimizer state"), W0, i, "optimizer state");
-                same_shape(a, k % 2 == 0 ? W : py::array(py::array::ensure(t[1])), "optimizer state",
-                           k % 2 == 0 ? "weight" : "bias");
-                l.state[k] = mut<T>(a);
+            // Handles, not references into kept_, which grows below.
+            const long w = keep(s.weight, s.name + " weight", false);
+            const py::array W = kept_[w].array;
+            ndim_is(W, 2, (s.name + " weight").c_str());
+            kept_[w].is_parameter = true;
+            const T* b = nullptr;
+            T *dW = nullptr, *db = nullptr;
+            if (!s.weight_grad.is_none()) {
+                const long g = keep(s.weight_grad, s.name + " weight_grad", true);
+                same_shape(kept_[g].array, W, (s.name + " weight_grad").c_str(), "weight");
+                dW = mut<T>(kept_[g].array);
+                kept_[w].grad = g;
             }
-            if (optimizer_ == OptimizerKind::adam && state.size() != 4)
-                fail_value("Adam needs m and v state arrays");
-            // A parameter the optimizer updates with state must have it: a None there was a null
-            // pointer for Adam, and SGD would have dropped the momentum of that one parameter.
-            for (size_t k = 0; k < state.size(); ++k)
-                if (!l.state[k] && (k % 2 == 0 || has_bias))
-                    fail_value("plan layer " + std::to_string(i) + " has no optimizer state for its " +
-                               (k % 2 == 0 ? "weight" : "bias"));
-            layers_with_state += !state.empty();
-            l.act = parse_activation(t[5]);
-            if (backward_from_input(l.act))
-                fail_value("plan layer " + std::to_string(i) + ": activation '" +
-                           activation_name(l.act) + "' has no native plan form yet");
-            if (!py::isinstance<py::bool_>(t[6])) fail_type("plan layer softmax flag must be True or False");
-            l.softmax = t[6].cast<bool>();
-            out.push_back(l);
+            if (!s.bias.is_none()) {
+                const long i = keep(s.bias, s.name + " bias", false);
+                const py::array bias = kept_[i].array;
+                ndim_is(bias, 1, (s.name + " bias").c_str());
+                dim_is(bias, 0, W.shape(0), (s.name + " bias").c_str(),
+                       "out_features of the weight");
+                kept_[i].is_parameter = true;
+                b = ptr<T>(bias);
+                if (!s.bias_grad.is_none()) {
+                    const long g = keep(s.bias_grad, s.name + " bias_grad", true);
+                    same_shape(kept_[g].array, bias, (s.name + " bias_grad").c_str(), "bias");
+                    db = mut<T>(kept_[g].array);
+                    kept_[i].grad = g;
+                }
+            } else if (!s.bias_grad.is_none()) {
+                fail_value(s.name + " has a bias_grad but no bias");
+            }
+            return make_dense_step<T>(in, ptr<T>(W), b, dW, db, W.shape(0), W.shape(1),
+                                      s.activation, s.negative_slope, s.normalize);
+        } catch (const std::invalid_argument& e) {  // from the step's own shape checks
+            fail_value(s.name + " " + e.what());
         }
-        every_layer_has_state_ = layers_with_state == layers.size();
-        auto plan = std::make_unique<Plan<T>>(std::move(out), loss_, optimizer_);
-        if constexpr (std::is_same_v<T, float>) f_ = std::move(plan); else d_ = std::move(plan);
     }
 
     template <typename T>
-    void check_input(Plan<T>& plan, const py::array& x) {
-        if (!same_type(x.dtype(), py::dtype::of<T>()))
+    std::unique_ptr<Plan<T>> build(const std::vector<StepSpec>& specs,
+                                   const py::sequence& updates) {
+        kept_.clear();
+        std::vector<std::unique_ptr<Step<T>>> steps;
+        Shape shape = input_shape_;
+        for (const StepSpec& s : specs) {
+            steps.push_back(make_step<T>(s, shape));
+            shape = steps.back()->output_shape();
+        }
+        std::vector<Update<T>> resolved = read_updates<T>(updates);
+        check_overlaps();
+        written_.clear();
+        written_index_.clear();
+        for (size_t k = 0; k < kept_.size(); ++k)
+            if (kept_[k].written) written_.push_back(kept_[k].span), written_index_.push_back(k);
+        return std::make_unique<Plan<T>>(std::move(steps), loss_, optimizer_, std::move(resolved));
+    }
+
+    // updates: [{"param": p, "grad": g, "state": [...]}], each p a step's weight or bias and g the
+    // gradient array the plan writes for it.
+    template <typename T>
+    std::vector<Update<T>> read_updates(const py::sequence& updates) {
+        std::vector<Update<T>> out;
+        const size_t n_state = optimizer_ == OptimizerKind::sgd ? 1 : 2;
+        every_update_has_state_ = true;
+        for (size_t i = 0; i < updates.size(); ++i) {
+            const std::string where = "updates[" + std::to_string(i) + "]";
+            if (!py::isinstance<py::dict>(updates[i]))
+                fail_type(where + " must be a dict {'param': ..., 'grad': ..., 'state': [...]}");
+            const py::dict u = py::reinterpret_borrow<py::dict>(updates[i]);
+            for (auto item : u) {
+                const std::string key = py::str(item.first);
+                if (key != "param" && key != "grad" && key != "state")
+                    fail_value(where + " has an unknown key '" + key +
+                               "' (known: param, grad, state)");
+            }
+            if (!u.contains("param") || !u.contains("grad"))
+                fail_value(where + " needs 'param' and 'grad'");
+            const py::array param = inplace_array(u["param"], (where + " param").c_str());
+            long p = -1;
+            for (size_t k = 0; k < kept_.size() && p < 0; ++k)
+                if (kept_[k].is_parameter && same_array(kept_[k].array, param)) p = long(k);
+            if (p < 0) fail_value(where + " param is not the weight or bias of any plan step");
+            // Copies, not references into kept_, which grows below.
+            py::array param_array = kept_[p].array;
+            const std::string param_name = kept_[p].name;
+            const long g = kept_[p].grad;
+            const std::string name = where + " (" + param_name + ")";
+            if (g < 0)
+                fail_value(name + " is frozen (its gradient is None), so it cannot be updated");
+            if (kept_[p].written) fail_value(name + " appears twice in updates");
+            const py::array grad = inplace_array(u["grad"], (where + " grad").c_str());
+            if (!same_array(kept_[g].array, grad))
+                fail_value(name + " grad is not " + kept_[g].name + ", which the plan writes");
+            writable(param_array, param_name.c_str());
+            kept_[p].written = true;
+            Update<T> up{mut<T>(param_array), ptr<T>(kept_[g].array), {nullptr, nullptr},
+                         int64_t(param_array.size())};
+            const py::object state_obj =
+                u.contains("state") ? py::object(u["state"]) : py::object(py::list());
+            if (!py::isinstance<py::list>(state_obj) && !py::isinstance<py::tuple>(state_obj))
+                fail_type(name + " state must be a list of arrays");
+            const py::sequence state = py::reinterpret_borrow<py::sequence>(state_obj);
+            if (state.size() != n_state && !(optimizer_ == OptimizerKind::sgd && state.size() == 0))
+                fail_value(name + " has " + std::to_string(state.size()) +
+                           " optimizer state arrays; " +
+                           (optimizer_ == OptimizerKind::sgd ? "sgd takes [] or [velocity]"
+                                                             : "adam takes [m, v]"));
+            for (size_t k = 0; k < state.size(); ++k) {
+                const std::string state_name = name + " state[" + std::to_string(k) + "]";
+                const long s = keep(state[k], state_name, true);
+                same_shape(kept_[s].array, param_array, state_name.c_str(), param_name.c_str());
+                up.state[k] = mut<T>(kept_[s].array);
+            }
+            every_update_has_state_ = every_update_has_state_ && state.size() == n_state;
+            out.push_back(up);
+        }
+        return out;
+    }
+
+    template <typename T>
+    const py::dtype& dtype_of() const { return std::is_same_v<T, float> ? float32_ : float64_; }
+
+    template <typename T>
+    void check_input(const Plan<T>& plan, const py::array& x) {
+        if (!same_type(x.dtype(), dtype_of<T>()))
             fail_type("input has dtype " + std::string(py::str(x.dtype())) + ", the model's is " +
                       std::string(py::str(py::dtype::of<T>())));
-        ndim_is(x, 2, "input");
-        dim_is(x, 1, plan.in_features(), "input", "in_features of the first layer");
+        const Shape& in = plan.input_shape();
+        bool fits = x.ndim() == in.rank + 1;
+        for (int d = 0; fits && d < in.rank; ++d) fits = x.shape(d + 1) == in[d];
+        if (!fits)
+            fail_value("input has shape " + shape_str(x) + " but the plan takes (batch, *" +
+                       in.str() + ")");
         c_contiguous(x, "input");
     }
 
     template <typename T>
     py::object train_step_as(Plan<T>& plan, const py::array& x, const py::array& target,
-                            const Hyper& hyper, bool want_output) {
+                             const Hyper& hyper, bool want_output, uint64_t key, uint64_t counter) {
         check_input(plan, x);
-        const int64_t batch = x.shape(0), classes = plan.out_features();
+        const int64_t batch = x.shape(0);
         if (batch == 0) fail_value("a training step needs at least one sample");
-        const bool labels = same_type(target.dtype(), py::dtype::of<int64_t>());
-        const bool by_class = loss_ == LossKind::cross_entropy || loss_ == LossKind::probability_cross_entropy;
+        const Shape& out = plan.output_shape();
+        if (out.rank != 1)
+            fail_value("the loss needs a 2-D (batch, classes) output, but this plan's output per "
+                       "sample is " + out.str());
+        const int64_t classes = out[0];
+        const bool labels = same_type(target.dtype(), int64_);
+        const bool by_class = loss_ == LossKind::cross_entropy ||
+                              loss_ == LossKind::probability_cross_entropy ||
+                              loss_ == LossKind::nll;
         c_contiguous(target, "target");
         if (labels) {
-            if (!by_class) fail_type("integer labels need a cross-entropy loss");
-            ndim_is(target, 1, "labels");
-            dim_is(target, 0, batch, "labels", "batch size of the input");
-            const int64_t* lp = ptr<int64_t>(target);
-            for (int64_t r = 0; r < batch; ++r)
-                if (lp[r] < 0 || lp[r] >= classes)
-                    fail_value("labels[" + std::to_string(r) + "] = " + std::to_string(lp[r]) +
-                               " is out of range for " + std::to_string(classes) + " classes");
+            if (!by_class) fail_type("integer labels need a cross-entropy or nll loss");
+            check_labels(target, batch, classes, "batch size of the input");
         } else {
-            if (!same_type(target.dtype(), py::dtype::of<T>())) fail_type("target must have the model's dtype");
+            if (loss_ == LossKind::nll)
+                fail_type("the nll loss takes int64 class labels, got dtype " +
+                          std::string(py::str(target.dtype())));
+            if (!same_type(target.dtype(), dtype_of<T>()))
+                fail_type("target must have the model's dtype");
             ndim_is(target, 2, "target");
             dim_is(target, 0, batch, "target", "batch size of the input");
-            dim_is(target, 1, classes, "target", "out_features of the last layer");
+            dim_is(target, 1, classes, "target", "outputs per sample");
         }
         not_written(x, "input");
         not_written(target, labels ? "labels" : "target");
-        py::object out;  // null unless asked for: a step allocates nothing by default
+        py::object result;  // null unless asked for: a step allocates nothing by default
         T* yp = nullptr;
         if (want_output) {
             auto y = empty<T>({batch, classes});
             yp = y.mutable_data();
-            out = y;
+            result = y;
         }
         const T* xp = ptr<T>(x);
         const int64_t* lp = labels ? ptr<int64_t>(target) : nullptr;
@@ -218,9 +494,9 @@ class PyPlan {
         double loss;
         {
             py::gil_scoped_release release;
-            loss = plan.train_step(yp, xp, lp, tp, batch, hyper);
+            loss = plan.train_step(yp, xp, lp, tp, batch, hyper, key, counter);
         }
-        if (want_output) return py::make_tuple(loss, out);
+        if (want_output) return py::make_tuple(loss, result);
         return py::float_(loss);
     }
 
@@ -228,44 +504,152 @@ class PyPlan {
     py::array predict_as(Plan<T>& plan, const py::array& x) {
         check_input(plan, x);
         const int64_t batch = x.shape(0);
-        if (batch == 0) fail_value("predict: x must hold at least one sample, got shape " + shape_str(x));
+        if (batch == 0)
+            fail_value("predict: x must hold at least one sample, got shape " + shape_str(x));
         // Same contract as the Python predict: a NaN or Inf input is an error, not a NaN output.
         const T* xv = ptr<T>(x);
         for (int64_t i = 0; i < x.size(); ++i)
             if (!std::isfinite(xv[i]))
-                fail_value("predict: x contains NaN or Inf (first at flat index " + std::to_string(i) + ")");
-        auto y = empty<T>({batch, plan.out_features()});
+                fail_value("predict: x contains NaN or Inf (first at flat index " +
+                           std::to_string(i) + ")");
+        const Shape& out = plan.output_shape();
+        std::vector<py::ssize_t> shape{batch};
+        for (int d = 0; d < out.rank; ++d) shape.push_back(out[d]);
+        auto y = empty<T>(shape);
         T* yp = y.mutable_data();
-        const T* xp = ptr<T>(x);
         {
             py::gil_scoped_release release;
-            plan.predict(yp, xp, batch);
+            plan.predict(yp, xv, batch);
         }
         return y;
     }
 
-    bool f32_ = true;
-    bool every_layer_has_state_ = false;
+    // Looked up once: each step compares its arrays' dtypes with these.
+    const py::dtype float32_ = py::dtype::of<float>(), float64_ = py::dtype::of<double>(),
+                    int64_ = py::dtype::of<int64_t>();
+    Shape input_shape_;
+    std::optional<Kind> kind_;          // the arrays' dtype; none for a plan without arrays
+    std::optional<py::array> dtype_of_;  // the first weight, whose dtype every array must have
+    bool every_update_has_state_ = true;
     std::optional<Hyper> hyper_;  // the optimizer's settings, once set_hyper has been called
     LossKind loss_ = LossKind::mse;
     OptimizerKind optimizer_ = OptimizerKind::sgd;
     std::unique_ptr<Plan<float>> f_;
     std::unique_ptr<Plan<double>> d_;
     std::vector<Kept> kept_;
+    // The byte spans of the arrays a training step writes, and their entries in kept_: each
+    // step's input and targets are checked against them.
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> written_;
+    std::vector<size_t> written_index_;
 };
+
+// ---- train_step as a plain METH_FASTCALL method ------------------------------------------------
+//
+// train_step is the one call a training loop makes per batch. pybind11 keeps up to 6 call
+// arguments inline and allocates beyond that; train_step has 7 with self, which cost ~0.1 us of
+// the 2 us step of a small model. So it is bound here as a method that reads its own arguments,
+// the same way pybind11 would (ndarrays as they are, an int, a bool).
+
+constexpr const char* kTrainStepArgs[] = {"x", "target", "step", "want_output", "key", "counter"};
+constexpr Py_ssize_t kTrainStepArgCount = 6;
+
+// The argument objects by position, from positional arguments and keywords.
+void collect_arguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                       PyObject* (&out)[kTrainStepArgCount]) {
+    if (nargs > kTrainStepArgCount)
+        fail_type(
+            "train_step() takes 6 arguments (x, target, step, want_output, key, counter), got " +
+            std::to_string(nargs));
+    for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+    const Py_ssize_t n_keywords = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < n_keywords; ++k) {
+        const std::string name = py::str(PyTuple_GET_ITEM(kwnames, k));
+        Py_ssize_t i = 0;
+        while (i < kTrainStepArgCount && name != kTrainStepArgs[i]) ++i;
+        if (i == kTrainStepArgCount)
+            fail_type("train_step() got an unexpected keyword argument '" + name + "'");
+        if (out[i]) fail_type("train_step() got multiple values for argument '" + name + "'");
+        out[i] = args[nargs + k];
+    }
+    for (Py_ssize_t i = 0; i < kTrainStepArgCount; ++i)
+        if (!out[i])
+            fail_type(std::string("train_step() missing argument '") + kTrainStepArgs[i] + "'");
+}
+
+py::array as_array(PyObject* obj, const char* name) {
+    if (!py::isinstance<py::array>(obj))  // never converted, as pybind11 takes a py::array
+        fail_type(std::string("train_step(): ") + name + " must be a NumPy array");
+    return py::reinterpret_borrow<py::array>(obj);
+}
+
+// An int (or an integer NumPy scalar) in int64's range, as pybind11 would take it.
+int64_t step_arg(PyObject* value) {
+    if (PyFloat_Check(value) || !PyIndex_Check(value))
+        fail_type("train_step(): step must be an int");
+    const py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(value));
+    if (!index) throw py::error_already_set();
+    int overflow = 0;
+    const long long step = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+    if (overflow) fail_type("train_step(): step is out of int64's range");
+    if (step == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return step;
+}
+
+PyObject* train_step_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                              PyObject* kwnames) {
+    try {
+        PyObject* a[kTrainStepArgCount] = {};
+        collect_arguments(args, nargs, kwnames, a);
+        PyPlan& plan = py::handle(self).cast<PyPlan&>();
+        const int64_t step = step_arg(a[2]);
+        int want_output = -1;
+        if (PyBool_Check(a[3]) || std::string(Py_TYPE(a[3])->tp_name) == "numpy.bool")
+            want_output = PyObject_IsTrue(a[3]);
+        if (want_output < 0) fail_type("train_step(): want_output must be True or False");
+        return plan.train_step(as_array(a[0], "x"), as_array(a[1], "target"), step, want_output,
+                               py::reinterpret_borrow<py::object>(a[4]),
+                               py::reinterpret_borrow<py::object>(a[5]))
+            .release()
+            .ptr();
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const py::builtin_exception& e) {  // value_error, type_error, cast_error, ...
+        e.set_error();
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::invalid_argument& e) {
+        PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
+}
+
+PyMethodDef train_step_def = {
+    "train_step", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(train_step_fastcall)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "train_step(self, x, target, step, want_output, key, counter)\n\n"
+    "One training step: forward, loss, backward, optimizer update. Returns the loss, or\n"
+    "(loss, output before the update) with want_output. step is Adam's step count (from 1);\n"
+    "dropout steps draw from (key, counter + the elements earlier dropout steps drew)."};
 
 }  // namespace
 
 void bind_plan(py::module_& m) {
-    py::class_<PyPlan>(m, "Plan")
-        .def(py::init<py::list, const std::string&, const std::string&>(), py::arg("layers"),
-             py::arg("loss"), py::arg("optimizer"))
+    py::class_<PyPlan> cls(m, "Plan");
+    cls.def(py::init<py::object, py::object, const std::string&, const std::string&, py::object>(),
+            py::arg("steps"), py::arg("input_shape"), py::arg("loss"), py::arg("optimizer"),
+            py::arg("updates"))
         .def("set_hyper", &PyPlan::set_hyper, py::arg("lr"), py::arg("momentum"),
              py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"), py::arg("beta2"),
              py::arg("eps"))
-        .def("train_step", &PyPlan::train_step, py::arg("x"), py::arg("target"), py::arg("step"),
-             py::arg("want_output"))
-        .def("predict", &PyPlan::predict, py::arg("x"));
+        .def("predict", &PyPlan::predict, py::arg("x"))
+        .def_property_readonly("output_shape", &PyPlan::output_shape)
+        .def_property_readonly("random_per_sample", &PyPlan::random_per_sample);
+    PyObject* descriptor =
+        PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &train_step_def);
+    if (!descriptor) throw py::error_already_set();
+    cls.attr("train_step") = py::reinterpret_steal<py::object>(descriptor);
 }
 
 }  // namespace lamina::python

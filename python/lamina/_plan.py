@@ -118,18 +118,22 @@ def lower(model, loss=None, optimizer=None):
     if optimizer is not None and [id(p) for p in optimizer.params] != [id(p) for p in params]:
         return None  # the optimizer does not update exactly this model's parameters, in order
 
+    # Named step descriptors (one dense step per layer, its activation fused) and, for training, one
+    # update per parameter in the optimizer's order with its state buffers.
     index = {id(p): i for i, p in enumerate(params)}
-    native_layers = []
+    state_names = [name for name in (("velocity",) if opt_name == "sgd" else ("m", "v")) if name in buffers]
+    descriptors, updates = [], []
     for layer, act, softmax in steps:
         W, b = layer.weight, layer.bias
-        state = []
-        for name in ("velocity",) if opt_name == "sgd" else ("m", "v"):
-            if name in buffers:
-                state += [buffers[name][index[id(W)]], None if b is None else buffers[name][index[id(b)]]]
-        native_layers.append((W.data, None if b is None else b.data, W.grad, None if b is None else b.grad,
-                              state, act, softmax))
+        descriptors.append({"kind": "dense",
+                            "arrays": {"weight": W.data, "bias": None if b is None else b.data,
+                                       "weight_grad": W.grad, "bias_grad": None if b is None else b.grad},
+                            "attrs": {"activation": act, "normalize": "softmax" if softmax else None}})
+        if optimizer is not None:
+            updates += [{"param": p.data, "grad": p.grad, "state": [buffers[name][index[id(p)]] for name in state_names]}
+                        for p in (W, b) if p is not None]
     try:
-        native = _native.Plan(native_layers, kind, opt_name)
+        native = _native.Plan(descriptors, (steps[0][0].weight.data.shape[1],), kind, opt_name, updates)
     except (TypeError, ValueError):
         return None  # e.g. an array that is not C-contiguous: the Python path handles it
     return NativePlan(native, kind, optimizer, next(iter(dtypes)), steps[0][0], steps[-1][0])
@@ -196,9 +200,9 @@ class NativePlan:
         if opt._hyper_version != self._hyper_version:  # settings assigned since the last step
             self._send_settings()
         if not self._adam:
-            return self._native_step(x, t, 0, return_output)
+            return self._native_step(x, t, 0, return_output, 0, 0)
         step = opt.step_count + 1
-        result = self._native_step(x, t, step, return_output)
+        result = self._native_step(x, t, step, return_output, 0, 0)
         opt.step_count = step
         return result
 

@@ -5,8 +5,9 @@ lamina handled the input as documented; any other exception (or a crash) is a bu
 - `load_target`: `lamina.load` on raw bytes or on a valid archive with structured damage (JSON
   edits, .npy header and data edits, members removed, added or renamed, truncation). Only ValueError
   may escape, and a model that loads must run.
-- `bindings_target`: every function of `lamina._native` (and the native Plan) called with arrays of
-  random dtypes, shapes, strides and flags, and random scalars. Only TypeError, ValueError and
+- `bindings_target`: every function of `lamina._native` (and the native Plan, built from random
+  step descriptors) called with arrays of random dtypes, shapes, strides and flags, and random
+  scalars. Only TypeError, ValueError and
   MemoryError may escape.
 """
 import io
@@ -254,7 +255,7 @@ _STRINGS = ["relu", "sigmoid", "tanh", "softmax", "none", "linear", "gelu", "", 
             "probability_binary_cross_entropy", "sgd", "adam", "leaky_relu", "gelu_tanh", "log_softmax", "nll",
             "swish"]
 _LOSSES = ["cross_entropy", "binary_cross_entropy", "mse", "probability_cross_entropy",
-           "probability_binary_cross_entropy"]
+           "probability_binary_cross_entropy", "nll"]
 _OTHERS = [None, 0, 1.5, "x", [], [1.0, 2.0], (), {}, b"\x00", object(), np.float64(1.0), np.int64(2)]
 
 
@@ -446,64 +447,107 @@ def _damage(c, args):
     return args
 
 
-def _plan_layers(c):
-    """A list of plan layers that are often consistent (so the plan gets built and trained) and
-    sometimes not."""
-    dtype = c.pick(["<f4", "<f8"])
-    sizes = [c.pick(_DIMS) for _ in range(2 + c.below(3))]
-    optimizer = c.pick(["sgd", "adam", "sgd", "momentum"])
-    layers = []
-    for n_in, n_out in zip(sizes, sizes[1:]):
-        W = np.array(random_array(c, (n_out, n_in), dtype)) if c.chance(240) else random_array(c)
-        b = None if c.chance(64) else np.array(random_array(c, (n_out,), dtype))
-        dW = np.zeros(W.shape, W.dtype) if isinstance(W, np.ndarray) and W.dtype.kind == "f" else random_array(c)
-        db = None if b is None else np.zeros(b.shape, b.dtype) if b.dtype.kind == "f" else random_array(c)
-        params = [W, b]
-        if optimizer == "sgd":
-            state = []
-        elif optimizer == "momentum":
-            state = [None if p is None else np.zeros(p.shape, p.dtype) for p in params]
+_ACTIVATIONS = [None, "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "gelu_tanh"]
+
+
+def _plan_steps(c, dtype, input_shape):
+    """Step descriptors that are often consistent (so the plan gets built and trained) and sometimes
+    not: dense steps on the last axis, activations, dropout, flatten."""
+    steps, shape = [], list(input_shape)
+    for _ in range(1 + c.below(4)):
+        kind = c.pick(["dense", "dense", "activation", "dropout", "flatten"])
+        if kind == "dense":
+            n_out = c.pick([1, 2, 3, 5]) if c.chance(240) else c.pick(_DIMS)
+            n_in = shape[-1] if c.chance(240) else c.pick(_DIMS)
+            W = np.array(random_array(c, (n_out, n_in), dtype)) if c.chance(240) else random_array(c)
+            b = None if c.chance(64) else np.array(random_array(c, (n_out,), dtype))
+
+            def grad_of(p):
+                if p is None or c.chance(24):
+                    return None  # absent, or frozen
+                return np.zeros(p.shape, p.dtype) if p.dtype.kind == "f" else random_array(c)
+            steps.append({"kind": "dense",
+                          "arrays": {"weight": W, "bias": b, "weight_grad": grad_of(W), "bias_grad": grad_of(b)},
+                          "attrs": {"activation": c.pick(_ACTIVATIONS), "negative_slope": c.pick([0.01, -0.5, 0.2]),
+                                    "normalize": c.pick([None, None, None, "softmax", "log_softmax"])}})
+            shape[-1] = n_out
+        elif kind == "activation":
+            if c.chance(160):
+                attrs = {"activation": c.pick(_ACTIVATIONS[1:]), "negative_slope": 0.1}
+            else:
+                attrs = {"normalize": c.pick(["softmax", "log_softmax"])}
+            steps.append({"kind": "activation", "arrays": {}, "attrs": attrs})
+        elif kind == "dropout":
+            steps.append({"kind": "dropout", "arrays": {}, "attrs": {"p": c.pick([0.0, 0.1, 0.5, 0.9] if c.chance(224) else _FLOATS)}})
         else:
-            state = [None if p is None else np.zeros(p.shape, p.dtype) for p in params + params]
-        if c.rarely(32) and state:
-            state[c.below(len(state))] = c.pick([None, random_array(c)])
-        layer = [W, b, dW, db, state, c.pick([None, "relu", "sigmoid", "tanh"]), c.chance(40)]
-        if c.rarely(16):
-            layer[c.below(7)] = random_value(c, "any")
-        layers.append(tuple(layer) if c.chance(250) else layer)
-    if c.rarely(8):
-        layers.append(c.pick(_OTHERS))
-    return layers, sizes, dtype, optimizer
+            start, end = c.pick([(1, -1), (1, -1), (-2, -1), (0, 0), (2, 1), (1, 7)])
+            steps.append({"kind": "flatten", "arrays": {}, "attrs": {"start_dim": start, "end_dim": end}})
+            rank = len(shape) + 1
+            s, e = start % rank, end % rank
+            if 1 <= s <= e < rank:
+                shape = shape[:s - 1] + [int(np.prod(shape[s - 1:e]))] + shape[e:]
+        if c.rarely(16):  # damage: another value for a key, an unknown key, an unknown kind
+            step = steps[-1]
+            where = c.pick(["kind", "arrays", "attrs", "extra"])
+            step[where] = random_value(c, "any")
+    return steps, shape
+
+
+def _plan_updates(c, steps, optimizer):
+    updates = []
+    for step in steps:
+        arrays = step.get("arrays") if isinstance(step, dict) else None
+        if not isinstance(arrays, dict):
+            continue
+        for p, g in (("weight", "weight_grad"), ("bias", "bias_grad")):
+            param, grad = arrays.get(p), arrays.get(g)
+            if not isinstance(param, np.ndarray) or not isinstance(grad, np.ndarray):
+                continue
+            state = {"sgd": [], "momentum": [np.zeros(param.shape, param.dtype)],
+                     "adam": [np.zeros(param.shape, param.dtype), np.zeros(param.shape, param.dtype)]}[optimizer]
+            if c.rarely(24) and state:
+                state[c.below(len(state))] = c.pick([None, random_array(c), param])
+            updates.append({"param": param, "grad": grad if c.chance(250) else param, "state": state})
+    if c.rarely(16) and updates:
+        updates.append(updates[0])  # a parameter twice
+    return updates
 
 
 def _fuzz_plan(c):
-    layers, sizes, dtype, optimizer = _plan_layers(c)
+    dtype = c.pick(["<f4", "<f8"])
+    input_shape = tuple(c.pick([1, 2, 3, 4]) for _ in range(1 + c.below(3)))
+    steps, shape = _plan_steps(c, dtype, input_shape)
+    optimizer = c.pick(["sgd", "adam", "sgd", "momentum"])
+    updates = _plan_updates(c, steps, optimizer)
     loss = c.pick(_LOSSES) if c.chance(240) else c.pick(_STRINGS)
-    plan = _native.Plan(layers, loss, "adam" if optimizer == "adam" else "sgd")
+    plan = _native.Plan(steps, input_shape if c.chance(240) else random_value(c, "any"), loss,
+                        "adam" if optimizer == "adam" else "sgd", updates)
     for _ in range(1 + c.below(3)):
         batch = c.pick(_DIMS)
-        x = np.array(random_array(c, (batch, sizes[0]), dtype)) if c.chance(230) else random_array(c)
+        x = np.array(random_array(c, (batch,) + input_shape, dtype)) if c.chance(230) else random_array(c)
         if c.chance(40):
             plan.predict(x)
             continue
+        classes = shape[-1] if shape else 1
         if c.chance(128):
-            classes = sizes[-1] if c.chance(240) else sizes[-1] + 1
-            target = np.random.default_rng(c.byte()).integers(0, max(classes, 1), batch)
+            target = np.random.default_rng(c.byte()).integers(0, max(classes if c.chance(240) else classes + 1, 1), batch)
         elif c.chance(230):
-            target = np.ascontiguousarray(np.abs(random_array(c, (batch, sizes[-1]), dtype)) % 1)
+            target = np.ascontiguousarray(np.abs(random_array(c, (batch, classes), dtype)) % 1)
         else:
             target = random_array(c)
         hyper = [0.1, 0.9 if optimizer == "momentum" else 0.0, 0.0, False, 0.9, 0.999, 1e-8]
-        step = [1, c.chance(128)]
+        call = [1, c.chance(128), random_value(c, "uint64"), random_value(c, "uint64")]
         if c.rarely(64):
             i = c.below(len(hyper))
             hyper[i] = random_value(c, "bool" if i == 3 else "float")
         if c.rarely(64):
-            i = c.below(len(step))
-            step[i] = random_value(c, "int" if i == 0 else "bool")
+            i = c.below(len(call))
+            call[i] = random_value(c, ["int", "bool", "uint64", "uint64"][i])
         if c.chance(250):
             plan.set_hyper(*hyper)
-        plan.train_step(x, target, *step)
+        plan.train_step(x, target, *call)
+        if c.rarely(32):
+            plan.output_shape, plan.random_per_sample  # noqa: B018 (properties must not fail)
 
 
 def bindings_target(data):

@@ -1,0 +1,90 @@
+// A step of the plan: one layer's forward and backward over a whole batch, on raw pointers, and
+// what the plan must know to run it (per-sample shapes, workspace, what backward reads, random
+// numbers). One implementation per family in steps/<family>.cpp, each built by its make_ function
+// below, which throws std::invalid_argument when the shapes do not fit (the binding names the
+// step). Arrays are (batch, *shape) row-major, the per-sample shape held by a Shape.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "core/activation.h"
+#include "core/shape.h"
+
+namespace lamina {
+
+enum class Mode { train, infer };  // dropout draws a mask only in training
+
+// Where a step's random numbers come from: element i of its (batch, *shape) output draws from
+// counter + i (wrapping), under key.
+struct Random {
+    uint64_t key;
+    uint64_t counter;
+};
+
+template <typename T>
+class Step {
+  public:
+    Step(const Shape& in, const Shape& out) : in_(in), out_(out) {}
+    virtual ~Step() = default;
+
+    virtual const char* kind() const = 0;
+    const Shape& input_shape() const { return in_; }    // per sample
+    const Shape& output_shape() const { return out_; }  // per sample
+
+    // Values of T the step needs for `batch` samples; in training the plan keeps each step's
+    // workspace from its forward to its backward (a dense step keeps its pre-activation there).
+    virtual int64_t workspace(int64_t batch, Mode mode) const { return (void)batch, (void)mode, 0; }
+    // Random numbers one sample consumes in training (dropout: its element count).
+    virtual int64_t random_per_sample() const { return 0; }
+    // The output is the input itself, no copy and no work: flatten, dropout in inference.
+    virtual bool is_view(Mode mode) const { return (void)mode, false; }
+
+    // What backward reads, so the plan keeps it from the forward pass: the step's input, its
+    // output.
+    virtual bool needs_input() const = 0;
+    virtual bool needs_output() const = 0;
+    // Backward may write dx over dy (elementwise steps).
+    virtual bool backward_in_place() const { return false; }
+    // Backward writes parameter gradients (overwriting them: what zero_grad, then accumulate,
+    // gives). A step without any (no parameters, or all frozen) needs no backward unless a step
+    // before it does.
+    virtual bool writes_gradients() const { return false; }
+
+    // y (batch, *out) = the step applied to x (batch, *in). `work` holds workspace(batch, mode).
+    virtual void forward(T* y, const T* x, int64_t batch, T* work, const Random& random,
+                         Mode mode) = 0;
+
+    // dx (batch, *in) from dy (batch, *out), which backward may overwrite; x and y as the training
+    // forward left them (valid when needs_input / needs_output say so), work as forward left it.
+    // dx is null when no step before needs it: only parameter gradients are written then.
+    virtual void backward(T* dx, T* dy, const T* x, const T* y, int64_t batch, T* work,
+                          const Random& random) = 0;
+
+  protected:
+    Shape in_, out_;
+};
+
+// ---- the families' steps (steps/<family>.cpp) ---------------------------------------------------
+
+// y = normalize(act(x W^T + b)) over the last axis: (*, in) -> (*, out). W is (out, in), b (out,)
+// or null; dW and db (same shapes) null when that parameter is frozen.
+template <typename T>
+std::unique_ptr<Step<T>> make_dense_step(const Shape& in, const T* W, const T* b, T* dW, T* db,
+                                         int64_t out_features, int64_t in_features, Activation act,
+                                         double negative_slope, Normalization normalize);
+
+// An elementwise activation (any shape) or a normalisation over the last axis: exactly one is set.
+template <typename T>
+std::unique_ptr<Step<T>> make_activation_step(const Shape& in, Activation act,
+                                              double negative_slope, Normalization normalize);
+
+// Dropout with probability p in [0, 1): a mask from (key, counter) in training, identity otherwise.
+template <typename T>
+std::unique_ptr<Step<T>> make_dropout_step(const Shape& in, double p);
+
+// Flatten dims [start_dim, end_dim] of (batch, *in) into one, PyTorch's way (dims counted with the
+// batch as dim 0, negative from the end); the batch itself stays.
+template <typename T>
+std::unique_ptr<Step<T>> make_flatten_step(const Shape& in, int64_t start_dim, int64_t end_dim);
+
+}  // namespace lamina
