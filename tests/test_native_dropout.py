@@ -149,6 +149,12 @@ def test_key_and_counter_must_be_uint64_ints(key, counter, exc):
         _native.dropout(np.ones(3), 0.5, key, counter)
 
 
+def test_numpy_integer_keys_and_counters_draw_like_ints():
+    want = _native.dropout_mask(50, 0.5, 2 ** 64 - 1, 12)
+    got = _native.dropout_mask(50, 0.5, np.uint64(2 ** 64 - 1), np.int64(12))
+    assert np.array_equal(got, want), f"mask from NumPy scalars {got.astype(int)} vs ints {want.astype(int)}"
+
+
 def test_bad_arrays_and_sizes():
     with pytest.raises(TypeError, match="float32 or float64"):
         _native.dropout(np.ones(3, np.int64), 0.5, 0, 0)

@@ -31,6 +31,7 @@ template <typename T>
 typename Plan<T>::Layout& Plan<T>::prepare(int64_t batch, Mode mode) {
     Layout& l = layouts_[int(mode)];
     if (l.batch == batch) return l;
+    l.batch = -1;  // until the layout is complete: an allocation failure below leaves none
     const size_t n = steps_.size();
     const bool train = mode == Mode::train;
     std::vector<int64_t> producer(n);  // the step whose output is step i's input (-1: x)

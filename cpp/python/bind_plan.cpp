@@ -50,6 +50,26 @@ std::string names_of(const std::vector<const char*>& names) {
 bool is_int(const py::handle& v) { return PyLong_Check(v.ptr()) && !PyBool_Check(v.ptr()); }
 bool is_number(const py::handle& v) { return is_int(v) || PyFloat_Check(v.ptr()); }
 
+// The value of an int (checked by the caller) in int64's range, else a ValueError.
+int64_t int64_value(const py::handle& v, const std::string& what) {
+    int overflow = 0;
+    const long long value = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    if (overflow) fail_value(what + " is out of int64's range");
+    if (value == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return value;
+}
+
+// The value of a number (checked by the caller) as a double, else a ValueError (an int past
+// double's range).
+double double_value(const py::handle& v, const std::string& what) {
+    const double value = PyFloat_AsDouble(v.ptr());
+    if (value == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        fail_value(what + " is out of double's range");
+    }
+    return value;
+}
+
 // A step descriptor, read and checked apart from the dtype: names, kinds and attribute values.
 struct StepSpec {
     std::string name;  // "plan step 2 (dense)"
@@ -115,14 +135,17 @@ StepSpec read_step(const py::handle& obj, size_t i) {
     auto number = [&](const char* key, double fallback) {
         const py::object v = attr(key);
         if (v.is_none()) return fallback;
-        if (!is_number(v)) fail_type(s.name + " attrs['" + key + "'] must be a number");
-        return v.cast<double>();
+        // A TypeError names the step here; a ValueError is named by the catch below.
+        const std::string what = std::string("attrs['") + key + "']";
+        if (!is_number(v)) fail_type(s.name + " " + what + " must be a number");
+        return double_value(v, what);
     };
     auto integer = [&](const char* key, int64_t fallback) {
         const py::object v = attr(key);
         if (v.is_none()) return fallback;
-        if (!is_int(v)) fail_type(s.name + " attrs['" + key + "'] must be an int");
-        return v.cast<int64_t>();
+        const std::string what = std::string("attrs['") + key + "']";
+        if (!is_int(v)) fail_type(s.name + " " + what + " must be an int");
+        return int64_value(v, what);
     };
     auto name_or_none = [&](const char* key) {
         const py::object v = attr(key);
@@ -260,7 +283,7 @@ class PyPlan {
         Shape s;
         for (size_t i = 0; i < seq.size(); ++i) {
             if (!is_int(seq[i])) fail_type("input_shape must be a tuple of ints");
-            const int64_t d = seq[i].cast<int64_t>();
+            const int64_t d = int64_value(seq[i], "input_shape");
             if (d < 1)
                 fail_value("input_shape dims must be >= 1, got " + std::string(py::str(obj)));
             s.push_back(d);

@@ -124,14 +124,20 @@ void check_negative_slope(Activation act, double negative_slope) {
 }
 
 uint64_t uint64_arg(const py::handle& value, const char* name) {
-    if (!PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
+    // A Python int, or an integer NumPy scalar (through __index__); never a bool or a float.
+    if (PyBool_Check(value.ptr()) || PyFloat_Check(value.ptr()) || !PyIndex_Check(value.ptr()))
         fail_type(std::string(name) + " must be an int, got " +
                   std::string(py::str(py::type::handle_of(value).attr("__name__"))));
-    const unsigned long long v = PyLong_AsUnsignedLongLong(value.ptr());
+    py::object index = py::reinterpret_borrow<py::object>(value);
+    if (!PyLong_Check(value.ptr())) {
+        index = py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr()));
+        if (!index) throw py::error_already_set();
+    }
+    const unsigned long long v = PyLong_AsUnsignedLongLong(index.ptr());
     if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
         PyErr_Clear();
         fail_value(std::string(name) + " must be in [0, 2**64), got " +
-                   std::string(py::str(value)));
+                   std::string(py::str(index)));
     }
     return static_cast<uint64_t>(v);
 }
