@@ -327,10 +327,18 @@ def test_unsupported_models_fall_back_to_python():
     class Custom(lm.CrossEntropyLoss):
         pass
 
+    class Doubled(lm.ReLU):  # a user subclass that overrides forward computes what no step does
+        def forward(self, x):
+            return super().forward(x) * 2
+
     lm.manual_seed(0)
-    model = lm.Sequential(lm.Linear(4, 3), lm.ReLU(), lm.ReLU(), lm.Linear(3, 2))
+    model = lm.Sequential(lm.Linear(4, 3), Doubled(), lm.Linear(3, 2))
     model.compile(optimizer=lm.SGD(model.parameters(), lr=0.1), loss=lm.CrossEntropyLoss())
-    assert _plan.lower(model, model.loss, model.optimizer) is None  # two activations in a row
+    assert _plan.lower(model, model.loss, model.optimizer) is None  # a layer without a step
+    # (two activations in a row had no native form before the core issue; now the second is a step)
+    twice = lm.Sequential(lm.Linear(4, 3), lm.ReLU(), lm.ReLU(), lm.Linear(3, 2))
+    twice.compile(optimizer=lm.SGD(twice.parameters(), lr=0.1), loss=lm.CrossEntropyLoss())
+    assert _plan.lower(twice, twice.loss, twice.optimizer) is not None
     other = lm.Sequential(lm.Linear(4, 2))
     other.compile(optimizer=lm.SGD(other.parameters(), lr=0.1), loss=Custom())
     assert _plan.lower(other, other.loss, other.optimizer) is None  # unknown loss class

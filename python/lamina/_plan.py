@@ -1,25 +1,29 @@
-"""Lowering a Sequential to a native execution plan: one C++ call per training step or prediction.
+"""Lowering a model to a native execution plan: one C++ call per training step or prediction.
 
-`lower` maps the layer list onto dense steps (a Linear or Dense, with the activation that follows it
-fused), the loss and the optimizer onto their native kinds, and hands the C++ plan the parameters'
-own arrays and the optimizer's state buffers (no copies: `parameters()` stays the single source of
-truth). Anything without a native form (another layer type, two activations in a row, a custom
-loss or optimizer) makes `lower` return None and the caller keeps the layer-by-layer Python path,
-which computes the same numbers with the same kernels.
+`lower` asks each layer for its step (`plan_step()`: a kind, its parameters, its attributes), fuses
+an activation into the dense step before it, asks the loss for its native kind (`plan_kind`) and
+the optimizer for its state buffers, and hands the C++ plan named step descriptors that point at
+the parameters' own arrays (no copies: `parameters()` stays the single source of truth). Frozen
+parameters go without a gradient and without an update. Anything without a native form (a layer
+without a step, a user subclass that overrides forward, a custom loss or optimizer) makes `lower`
+return None and the caller keeps the layer-by-layer path, which computes the same numbers with the
+same kernels, dropout masks included (both draw them from `_random.dropout_counters`).
 """
 
 import numpy as np
 
-from . import _changes, _native, losses, optim
-from ._checks import check_unit_interval
-from ._checks import as_input
-from .layers import Dense, Linear, ReLU, Sigmoid, Softmax, Tanh
+from . import _changes, _native, _random
+from ._checks import ROW_ACTIVATIONS, as_input, check_labels, check_unit_interval
 
 _INT64 = np.dtype(np.int64)  # class labels in the native step's form (compared by identity)
-_ACTIVATION_MODULES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax"}
-
+_BY_CLASS = ("cross_entropy", "probability_cross_entropy", "nll")
 
 enabled = True  # see set_enabled
+
+
+class SampleShapeChanged(ValueError):
+    """An input whose per-sample shape is not the one the plan was built for (the layers may still
+    take it: the caller builds a plan for the new shape)."""
 
 
 def set_enabled(flag):
@@ -29,136 +33,149 @@ def set_enabled(flag):
     _changes.happened()  # plans already built must not be used while it is off
 
 
-def cached(model, loss=None, optimizer=None):
-    """The model's plan for this loss and optimizer, built once and reused until something it
-    depends on changes (see _changes.py); None when the model has no native form."""
+def cached(model, loss=None, optimizer=None, sample_shape=None):
+    """The model's plan for this loss, optimizer and per-sample input shape, built once and reused
+    until something it depends on changes (see _changes.py); None when the model has no native form."""
     if not enabled:
         return None
     cache = model.__dict__.get("_native_plan")
     if (cache is None or cache.changes != _changes.count or cache.loss is not loss
-            or cache.optimizer is not optimizer):
-        cache = _Cached(model, loss, optimizer)
-        model._native_plan = cache
+            or cache.optimizer is not optimizer or cache.sample_shape != sample_shape):
+        cache = _Cached(model, loss, optimizer, sample_shape)
+        model.__dict__["_native_plan"] = cache
     return cache.plan
 
 
 class _Cached:
-    """A plan, what it was built for (loss, optimizer) and the change count it was built at.
-    `train_step` is the plan's training step when it has an optimizer, else None: the training
-    step's fast path (training.train_step) calls it while the count has not moved."""
+    """A plan, what it was built for (loss, optimizer, sample shape) and the change count it was
+    built at. `train_step` is the plan's training step when it has an optimizer, else None: the
+    training step's fast path (training.loop.train_step) calls it while the count has not moved."""
 
-    __slots__ = ("changes", "loss", "optimizer", "plan", "train_step")
+    __slots__ = ("changes", "loss", "optimizer", "sample_shape", "plan", "train_step")
 
-    def __init__(self, model, loss, optimizer):
+    def __init__(self, model, loss, optimizer, sample_shape):
         self.changes = _changes.count
-        self.loss, self.optimizer = loss, optimizer
-        self.plan = lower(model, loss, optimizer)
+        self.loss, self.optimizer, self.sample_shape = loss, optimizer, sample_shape
+        self.plan = lower(model, loss, optimizer, sample_shape)
         self.train_step = self.plan.train_step if self.plan is not None and optimizer is not None else None
 
 
-def _dense_steps(model):
-    """[(layer, activation or None, softmax)] or None if the model has no native form."""
+def _trusted(layer):
+    # A user subclass that overrides forward or backward computes something its step does not.
+    cls = type(layer)
+    return all(getattr(getattr(cls, name, None), "__module__", "").startswith("lamina.")
+               for name in ("forward", "backward", "plan_step"))
+
+
+def _native_activation(attrs):
+    """A step's activation attributes in the native plan's words."""
+    act = attrs.get("activation")
+    if act == "gelu" and attrs.get("approximate", "none") == "tanh":
+        act = "gelu_tanh"
+    return {"activation": act, "negative_slope": float(attrs.get("negative_slope", 0.01))}
+
+
+def _steps(model):
+    """The model's steps, as [kind, params, attrs] with activations fused into the dense step
+    before them, or None when a layer has no native form."""
+    try:
+        layers = list(model)
+    except TypeError:
+        return None
     steps = []
-    for layer in model:
-        if isinstance(layer, (Linear, Dense)):
-            if not layer.built or getattr(layer, "bias", None) is not None and layer.bias.data.ndim != 1:
-                return None
-            act = getattr(layer, "_act", None)
-            steps.append([layer, None if act == "softmax" else act, act == "softmax"])
-        elif type(layer) in _ACTIVATION_MODULES and steps and steps[-1][1] is None and not steps[-1][2]:
-            kind = _ACTIVATION_MODULES[type(layer)]
-            if kind == "softmax":
-                if getattr(layer, "dim", -1) not in (-1, 1):
-                    return None
-                steps[-1][2] = True
-            else:
-                steps[-1][1] = kind
-        else:
+    for layer in layers:
+        step = layer.plan_step() if _trusted(layer) else None
+        if step is None:
             return None
+        kind, params, attrs = step["kind"], step["params"], _native_activation(step["attrs"]) \
+            if step["kind"] in ("dense", "activation") else dict(step["attrs"])
+        if kind == "identity":
+            continue
+        if kind in ("dense", "activation"):
+            act = attrs.pop("activation")
+            attrs["activation"], attrs["normalize"] = (None, act) if act in ROW_ACTIVATIONS else (act, None)
+            last = steps[-1] if steps else None
+            if (kind == "activation" and last is not None and last[0] == "dense"
+                    and last[2]["activation"] is None and last[2]["normalize"] is None):
+                last[2].update(attrs)  # fused into the product's epilogue
+                continue
+        steps.append([kind, params, attrs])
     return steps or None
 
 
-def _loss_kind(loss, steps):
-    last_act, last_softmax = steps[-1][1], steps[-1][2]
-    if loss is None:
-        return "mse"  # a prediction-only plan never evaluates it
-    if type(loss) is losses.CrossEntropyLoss:
-        return "cross_entropy"
-    if type(loss) is losses.BCEWithLogitsLoss:
-        return "binary_cross_entropy"
-    if type(loss) is losses.MSELoss:
-        return "mse"
-    if type(loss) is losses.CategoricalCrossEntropyOnProbabilities and last_softmax:
-        return "probability_cross_entropy"
-    if type(loss) is losses.BinaryCrossEntropyOnProbabilities and last_act == "sigmoid":
-        return "probability_binary_cross_entropy"
-    return None
+def _ends_in(steps, activation):
+    attrs = steps[-1][2]
+    return steps[-1][0] in ("dense", "activation") and activation in (attrs.get("activation"), attrs.get("normalize"))
 
 
-def lower(model, loss=None, optimizer=None):
+def lower(model, loss=None, optimizer=None, sample_shape=None):
     """A `NativePlan` for the model (with its loss and optimizer, for training), or None."""
-    steps = _dense_steps(model)
+    steps = _steps(model)
     if steps is None:
         return None
-    kind = _loss_kind(loss, steps)
-    if kind is None:
-        return None
-    params = [p for layer, _, _ in steps for p in layer.parameters()]
+    if loss is None:
+        kind = "mse"  # a prediction-only plan never evaluates it
+    else:
+        kind = type(loss).__dict__.get("plan_kind")  # not inherited: a subclass may compute another loss
+        needs = type(loss).__dict__.get("plan_needs")
+        if kind is None or (needs is not None and not _ends_in(steps, needs)):
+            return None
+    params = [p for _, ps, _ in steps for p in ps.values() if p is not None]
     dtypes = {p.data.dtype for p in params}
     if len(dtypes) != 1:
         return None
+    trainable = [p for p in params if p.requires_grad]
     if optimizer is None:
-        opt_name, buffers = "sgd", {}
-    elif type(optimizer) is optim.SGD:
-        opt_name, buffers = "sgd", optimizer._state
-    elif type(optimizer) is optim.Adam:
-        opt_name, buffers = "adam", optimizer._state
+        opt_kind, updates = "sgd", []
     else:
-        return None
-    if optimizer is not None and [id(p) for p in optimizer.params] != [id(p) for p in params]:
-        return None  # the optimizer does not update exactly this model's parameters, in order
-
-    # Named step descriptors (one dense step per layer, its activation fused) and, for training, one
-    # update per parameter in the optimizer's order with its state buffers.
-    index = {id(p): i for i, p in enumerate(params)}
-    state_names = [name for name in (("velocity",) if opt_name == "sgd" else ("m", "v")) if name in buffers]
-    descriptors, updates = [], []
-    for layer, act, softmax in steps:
-        W, b = layer.weight, layer.bias
-        descriptors.append({"kind": "dense",
-                            "arrays": {"weight": W.data, "bias": None if b is None else b.data,
-                                       "weight_grad": W.grad, "bias_grad": None if b is None else b.grad},
-                            "attrs": {"activation": act, "normalize": "softmax" if softmax else None}})
-        if optimizer is not None:
-            updates += [{"param": p.data, "grad": p.grad, "state": [buffers[name][index[id(p)]] for name in state_names]}
-                        for p in (W, b) if p is not None]
+        opt_kind = type(optimizer).__dict__.get("plan_kind")
+        if opt_kind is None or [id(p) for p in optimizer.params if p.requires_grad] != [id(p) for p in trainable]:
+            return None  # the optimizer does not update exactly this model's trained parameters, in order
+        index = {id(p): i for i, p in enumerate(optimizer.params)}
+        updates = [{"param": p.data, "grad": p.grad, "state": optimizer.plan_state(index[id(p)])} for p in trainable]
+    descriptors = []
+    for kind_, ps, attrs in steps:
+        arrays = {}
+        for name, p in ps.items():
+            arrays[name] = None if p is None else p.data
+            arrays[name + "_grad"] = p.grad if p is not None and p.requires_grad else None
+        descriptors.append({"kind": kind_, "arrays": arrays, "attrs": attrs})
+    if sample_shape is None:
+        first = steps[0]
+        if first[0] != "dense":
+            return None  # the input's shape is known only from a batch
+        sample_shape = (first[1]["weight"].data.shape[1],)
     try:
-        native = _native.Plan(descriptors, (steps[0][0].weight.data.shape[1],), kind, opt_name, updates)
+        native = _native.Plan(descriptors, tuple(sample_shape), kind, opt_kind, updates)
     except (TypeError, ValueError):
         return None  # e.g. an array that is not C-contiguous: the Python path handles it
-    return NativePlan(native, kind, optimizer, next(iter(dtypes)), steps[0][0], steps[-1][0])
+    return NativePlan(native, kind, optimizer, next(iter(dtypes)), tuple(sample_shape), model)
 
 
 class NativePlan:
-    """A compiled model: `train_step` and `predict` each run as one native call."""
+    """A compiled model: `train_step` (training mode) and `predict` (inference mode) each run as
+    one native call."""
 
-    def __init__(self, native, loss_kind, optimizer, dtype, first_layer, last_layer):
+    def __init__(self, native, loss_kind, optimizer, dtype, sample_shape, model):
         self._native = native
         self._native_step = native.train_step  # bound once: this runs on every step
-        self._by_class = loss_kind in ("cross_entropy", "probability_cross_entropy")
-        self._unit_targets = loss_kind != "mse"  # probabilities or 0/1 targets must lie in [0, 1]
+        self._draws = native.random_per_sample  # dropout counters a sample takes
+        self._by_class = loss_kind in _BY_CLASS
+        self._unit_targets = loss_kind not in ("mse", "nll")  # probabilities or 0/1 targets in [0, 1]
         self._optimizer = optimizer
-        self._adam = type(optimizer) is optim.Adam
+        self._adam = optimizer is not None and type(optimizer).__dict__.get("plan_kind") == "adam"
         self._hyper_version = None  # the optimizer's settings the native plan holds (see _run)
         self._dtype = dtype
-        self._first = first_layer
-        self._in = first_layer.weight.data.shape[1]
-        self._out = last_layer.weight.data.shape[0]
+        self._sample_shape = sample_shape
+        self._first = next(iter(model))
+        self._out = tuple(native.output_shape)
 
     def _input(self, x):
-        if type(x) is np.ndarray and x.dtype == self._dtype and x.ndim == 2 and x.flags.c_contiguous:
-            return x
-        return as_input(x, self._dtype, self._first, self._in, ndim=2)
+        arr = as_input(x, self._dtype, self._first, min_ndim=1)
+        if arr.shape[1:] != self._sample_shape:
+            raise SampleShapeChanged(f"{self._first!r}: the plan takes inputs of shape (batch, "
+                                     f"{', '.join(map(str, self._sample_shape))}), got shape {arr.shape}")
+        return arr
 
     def _target(self, y, batch):
         """Targets as the native loss takes them, checked as the Python losses check them."""
@@ -168,22 +185,20 @@ class NativePlan:
         if t.dtype.kind not in "iufb":
             raise TypeError(f"train_step: targets must be numbers, got dtype {t.dtype}")
         if self._by_class and t.ndim == 1:
-            if t.dtype.kind == "f" and not np.array_equal(t, np.round(t)):
-                raise ValueError("train_step: class labels must be integers")
-            return np.ascontiguousarray(t, dtype=np.int64)
-        if t.ndim == 1 and self._out == 1:
+            return check_labels("train_step", t, batch, self._out[-1], allow_float=True)
+        if t.ndim == 1 and self._out == (1,):
             t = t.reshape(-1, 1)
         t = np.ascontiguousarray(t, dtype=self._dtype)
-        if t.shape != (batch, self._out):
+        if t.shape != (batch, *self._out):
             raise ValueError(f"train_step: targets of shape {t.shape} do not match the output shape "
-                             f"{(batch, self._out)}")
+                             f"{(batch, *self._out)}")
         if self._unit_targets:
             check_unit_interval("train_step", t)
         return t
 
     def train_step(self, xb, yb, return_output=False):
-        """Forward, loss, backward and optimizer update in one native call; returns the loss
-        (and the output before the update, with return_output=True)."""
+        """Forward, loss, backward and optimizer update in one native call, in training mode;
+        returns the loss (and the output before the update, with return_output=True)."""
         if type(xb) is np.ndarray and type(yb) is np.ndarray and yb.dtype is _INT64 and self._by_class:
             # Arrays and class labels: the native call checks everything about them (dtype, shape,
             # layout, label range) before it touches memory, so they go straight in; if they do
@@ -199,11 +214,15 @@ class NativePlan:
         opt = self._optimizer
         if opt._hyper_version != self._hyper_version:  # settings assigned since the last step
             self._send_settings()
-        if not self._adam:
-            return self._native_step(x, t, 0, return_output, 0, 0)
-        step = opt.step_count + 1
-        result = self._native_step(x, t, step, return_output, 0, 0)
-        opt.step_count = step
+        # Dropout's counters are taken once the call has succeeded: a call the native checks reject
+        # (and the converting path then retries) must not take them twice.
+        key, counter = _random.dropout_position() if self._draws else (0, 0)
+        step = opt.step_count + 1 if self._adam else 0
+        result = self._native_step(x, t, step, return_output, key, counter)
+        if self._draws:
+            _random.dropout_counters(len(x) * self._draws)
+        if self._adam:
+            opt.step_count = step
         return result
 
     def _send_settings(self):
@@ -215,5 +234,10 @@ class NativePlan:
         self._hyper_version = opt._hyper_version
 
     def predict(self, x):
-        """The model's output for x, in one native call."""
+        """The model's output for x, in inference mode, in one native call."""
+        if type(x) is np.ndarray:
+            try:
+                return self._native.predict(x)  # it checks dtype, shape, layout and finiteness itself
+            except (TypeError, ValueError):
+                pass  # converted below, or rejected in the layers' words
         return self._native.predict(self._input(x))

@@ -37,9 +37,13 @@ def train_step(model, xb, yb, *, return_output=False):
     cache = model.__dict__.get("_native_plan")
     if cache is not None and cache.changes == _changes.count and cache.train_step is not None:
         # Nothing changed since the plan was built (a compile would have counted): no more checks.
-        return cache.train_step(xb, yb, return_output)
+        try:
+            return cache.train_step(xb, yb, return_output)
+        except _plan.SampleShapeChanged:
+            pass  # a plan for this input shape is built below
     state = _compiled(model, "train_step")
-    plan = _plan.cached(model, state.loss, state.optimizer) if state.optimizer is not None else None
+    sample_shape = np.shape(xb)[1:]
+    plan = _plan.cached(model, state.loss, state.optimizer, sample_shape) if state.optimizer is not None else None
     if plan is not None:
         return plan.train_step(xb, yb, return_output)
     if state.optimizer is not None:
@@ -132,13 +136,21 @@ def predict(model, x, batch_size=None):
 
         >>> probs = model.predict(x_test, batch_size=256)
     """
-    state = getattr(model, "_compiled", None)
-    plan = _plan.cached(model, state.loss, state.optimizer) if state is not None else _plan.cached(model)
-    if plan is not None and batch_size is None and type(x) is np.ndarray:
-        try:
-            return plan.predict(x)  # checks dtype, shape and finiteness natively
-        except (TypeError, ValueError):
-            pass  # the path below rejects it too, in the words of the layer-by-layer path
+    if type(x) is np.ndarray and batch_size is None:
+        cache = model.__dict__.get("_native_plan")
+        if cache is not None and cache.changes == _changes.count and cache.plan is not None:
+            try:
+                return cache.plan.predict(x)  # nothing changed since it was built (for any loss)
+            except (TypeError, ValueError):
+                pass  # another input shape, or bad input: looked at again below
+        state = model.__dict__.get("_compiled")
+        plan = (_plan.cached(model, state.loss, state.optimizer, x.shape[1:]) if state is not None
+                else _plan.cached(model, sample_shape=x.shape[1:]))
+        if plan is not None:
+            try:
+                return plan.predict(x)  # checks dtype, shape and finiteness natively
+            except (TypeError, ValueError):
+                pass  # the path below rejects it too, in the words of the layer-by-layer path
     x = _as_inputs(model, x, "predict")
     _check_batch_size(batch_size, "predict", allow_none=True)
     starts, step = _batches(len(x), batch_size)
