@@ -67,17 +67,25 @@ def _trusted(layer):
                for name in ("forward", "backward", "plan_step"))
 
 
-def _native_activation(attrs):
-    """A step's activation attributes in the native plan's words."""
+def _activation_attrs(attrs):
+    """A dense or activation step's attributes in the native plan's words: an elementwise
+    activation (GELU's tanh form is its own kind) or a normalisation over the last axis."""
     act = attrs.get("activation")
     if act == "gelu" and attrs.get("approximate", "none") == "tanh":
         act = "gelu_tanh"
-    return {"activation": act, "negative_slope": float(attrs.get("negative_slope", 0.01))}
+    row = act in ROW_ACTIVATIONS
+    return {"activation": None if row else act, "normalize": act if row else None,
+            "negative_slope": float(attrs.get("negative_slope", 0.01))}
+
+
+def _fusable(step):
+    # A dense step whose output nothing is applied to yet: an activation after it joins its epilogue.
+    return step[0] == "dense" and step[2]["activation"] is None and step[2]["normalize"] is None
 
 
 def _steps(model):
-    """The model's steps, as [kind, params, attrs] with activations fused into the dense step
-    before them, or None when a layer has no native form."""
+    """The model's steps, as [kind, parameters, attributes] with each activation fused into the
+    dense step before it, or None when a layer has no native form."""
     try:
         layers = list(model)
     except TypeError:
@@ -87,25 +95,21 @@ def _steps(model):
         step = layer.plan_step() if _trusted(layer) else None
         if step is None:
             return None
-        kind, params, attrs = step["kind"], step["params"], _native_activation(step["attrs"]) \
-            if step["kind"] in ("dense", "activation") else dict(step["attrs"])
+        kind, attrs = step["kind"], dict(step["attrs"])
         if kind == "identity":
             continue
         if kind in ("dense", "activation"):
-            act = attrs.pop("activation")
-            attrs["activation"], attrs["normalize"] = (None, act) if act in ROW_ACTIVATIONS else (act, None)
-            last = steps[-1] if steps else None
-            if (kind == "activation" and last is not None and last[0] == "dense"
-                    and last[2]["activation"] is None and last[2]["normalize"] is None):
-                last[2].update(attrs)  # fused into the product's epilogue
+            attrs = _activation_attrs(attrs)
+            if kind == "activation" and steps and _fusable(steps[-1]):
+                steps[-1][2].update(attrs)
                 continue
-        steps.append([kind, params, attrs])
+        steps.append([kind, step["params"], attrs])
     return steps or None
 
 
 def _ends_in(steps, activation):
-    attrs = steps[-1][2]
-    return steps[-1][0] in ("dense", "activation") and activation in (attrs.get("activation"), attrs.get("normalize"))
+    kind, _, attrs = steps[-1]
+    return kind in ("dense", "activation") and activation in (attrs["activation"], attrs["normalize"])
 
 
 def lower(model, loss=None, optimizer=None, sample_shape=None):
@@ -114,11 +118,11 @@ def lower(model, loss=None, optimizer=None, sample_shape=None):
     if steps is None:
         return None
     if loss is None:
-        kind = "mse"  # a prediction-only plan never evaluates it
+        loss_kind = "mse"  # a prediction-only plan never evaluates it
     else:
-        kind = type(loss).__dict__.get("plan_kind")  # not inherited: a subclass may compute another loss
+        loss_kind = type(loss).__dict__.get("plan_kind")  # not inherited: a subclass may compute another loss
         needs = type(loss).__dict__.get("plan_needs")
-        if kind is None or (needs is not None and not _ends_in(steps, needs)):
+        if loss_kind is None or (needs is not None and not _ends_in(steps, needs)):
             return None
     params = [p for _, ps, _ in steps for p in ps.values() if p is not None]
     dtypes = {p.data.dtype for p in params}
@@ -134,22 +138,22 @@ def lower(model, loss=None, optimizer=None, sample_shape=None):
         index = {id(p): i for i, p in enumerate(optimizer.params)}
         updates = [{"param": p.data, "grad": p.grad, "state": optimizer.plan_state(index[id(p)])} for p in trainable]
     descriptors = []
-    for kind_, ps, attrs in steps:
+    for kind, ps, attrs in steps:
         arrays = {}
         for name, p in ps.items():
             arrays[name] = None if p is None else p.data
-            arrays[name + "_grad"] = p.grad if p is not None and p.requires_grad else None
-        descriptors.append({"kind": kind_, "arrays": arrays, "attrs": attrs})
+            arrays[name + "_grad"] = p.grad if p is not None and p.requires_grad else None  # None: frozen
+        descriptors.append({"kind": kind, "arrays": arrays, "attrs": attrs})
     if sample_shape is None:
         first = steps[0]
         if first[0] != "dense":
             return None  # the input's shape is known only from a batch
         sample_shape = (first[1]["weight"].data.shape[1],)
     try:
-        native = _native.Plan(descriptors, tuple(sample_shape), kind, opt_kind, updates)
+        native = _native.Plan(descriptors, tuple(sample_shape), loss_kind, opt_kind, updates)
     except (TypeError, ValueError):
         return None  # e.g. an array that is not C-contiguous: the Python path handles it
-    return NativePlan(native, kind, optimizer, next(iter(dtypes)), tuple(sample_shape), model)
+    return NativePlan(native, loss_kind, optimizer, next(iter(dtypes)), tuple(sample_shape), model)
 
 
 class NativePlan:
