@@ -536,8 +536,8 @@ class PyPlan {
                 fail_value("predict: x contains NaN or Inf (first at flat index " +
                            std::to_string(i) + ")");
         const Shape& out = plan.output_shape();
-        std::vector<py::ssize_t> shape{batch};
-        for (int d = 0; d < out.rank; ++d) shape.push_back(out[d]);
+        std::vector<py::ssize_t> shape(out.rank + 1, batch);  // (batch, *output_shape)
+        for (int d = 0; d < out.rank; ++d) shape[d + 1] = out[d];
         auto y = empty<T>(shape);
         T* yp = y.mutable_data();
         {
