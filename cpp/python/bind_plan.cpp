@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "plan/plan.h"
@@ -538,7 +539,7 @@ class PyPlan {
         const Shape& out = plan.output_shape();
         std::vector<py::ssize_t> shape(out.rank + 1, batch);  // (batch, *output_shape)
         for (int d = 0; d < out.rank; ++d) shape[d + 1] = out[d];
-        auto y = empty<T>(shape);
+        auto y = empty<T>(std::move(shape));
         T* yp = y.mutable_data();
         {
             py::gil_scoped_release release;
