@@ -345,3 +345,14 @@ def test_summary_print_fn_receives_every_line():
     out = io.StringIO()
     lm.Sequential(lm.Linear(2, 2)).summary(print_fn=lambda line: out.write(line + "\n"))
     assert out.getvalue().splitlines()[0] == "Model: Sequential"
+
+
+def test_keras_weights_of_a_model_with_buffers_round_trip():
+    # get_weights lists parameters only, so set_weights must count parameters only (not buffers).
+    lm.manual_seed(4)
+    a, b = lm.Sequential(Scaler(3), lm.Linear(3, 2)), lm.Sequential(Scaler(3), lm.Linear(3, 2))
+    weights = a.get_weights()
+    assert len(weights) == 5
+    b.set_weights(weights)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(wa, wb)

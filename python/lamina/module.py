@@ -332,7 +332,8 @@ class Module:
         return [p.data.T.copy() if p.data.ndim == 2 else p.data.copy() for p in self.parameters()]
 
     def _num_weights(self):
-        return sum(1 for _ in self._state_entries())
+        # The arrays get_weights returns: parameters (counted before a lazy layer is built too).
+        return sum(1 for _, _, kind, _ in self._state_entries() if kind == "parameter")
 
     def _build_from_weights(self, weights):
         pass

@@ -1,13 +1,13 @@
 """Dense layers: `Linear` (PyTorch) and `Dense` (Keras), y = act(x W^T + b) over the last axis.
 
 Forward validates its input, calls one fused kernel and keeps what backward needs; backward calls
-`ops.linear_backward` and accumulates into the gradients of the parameters that are trained.
+the native `linear_backward` and accumulates into the gradients of the parameters that are trained.
 """
 import math
 
 import numpy as np
 
-from .. import _native, _registry, ops
+from .. import _native, _registry
 from .._checks import as_grad, as_input, check_activation_name, check_flag, check_int, float_dtype, numeric_array
 from .._random import generator
 from ..module import Module, Saved
@@ -39,14 +39,13 @@ def _rows(x):
 
 def _dense_backward(dy, x, weight, bias):
     """dx = dy @ W; W.grad += dy.T @ x; b.grad += dy.sum(0), in place, for trained parameters."""
-    if x.shape[0] == 0:
+    if x.size == 0:
         return np.zeros_like(x)
-    dy2, x2 = (dy, x) if x.ndim == 2 else (_rows(dy), _rows(x))
     # A frozen weight still goes through the same kernel, into a scratch gradient that is thrown
     # away: dx and the bias gradient then have exactly the bits the native plan gives (it skips dW).
     dW = weight.grad if weight.requires_grad else np.zeros_like(weight.data)
-    db = bias.grad if bias is not None and bias.requires_grad else False
-    dx = _native.linear_backward(dy2, x2, weight.data, dW, None if db is False else db, True)
+    db = bias.grad if bias is not None and bias.requires_grad else None
+    dx = _native.linear_backward(_rows(dy), _rows(x), weight.data, dW, db, True)
     return dx if x.ndim == 2 else dx.reshape(x.shape)
 
 
@@ -58,15 +57,15 @@ class _DenseBase(Module):
         if self.weight is None:
             self.build(x.shape)
         bias = None if self.bias is None else self.bias.data
-        if x.ndim == 2 and x.shape[0]:  # the common case, without reshapes
+        out_shape = (*x.shape[:-1], self.out_features)
+        if x.size == 0:
+            z = np.zeros(out_shape, dtype=self.dtype)
+        else:
             # x is checked above and the parameters are the layer's own: straight to the kernel
             # (which checks them again natively), without lamina.ops's conversions.
-            z = _native.linear(x, self.weight.data, bias, self._fused)
-        elif x.size == 0:
-            z = np.zeros((*x.shape[:-1], self.out_features), dtype=self.dtype)
-        else:
-            z = ops.linear(_rows(x), self.weight.data, bias, activation=self._fused)
-            z = z.reshape(*x.shape[:-1], self.out_features)
+            z = _native.linear(_rows(x), self.weight.data, bias, self._fused)
+            if x.ndim != 2:
+                z = z.reshape(out_shape)
         y = z if self._kernel_act is None else activation_forward(self._kernel_act, z, self._act_kwargs)
         s = self._saved
         s.x, s.z, s.y = x, z, y

@@ -1,7 +1,6 @@
 """Activations: forward from x, backward from the saved output y."""
 import math
 
-import numpy as np
 
 from .. import _native
 from .._checks import ACTIVATION_KINDS, ROW_ACTIVATIONS, check_gelu_form, check_ndim, check_number, check_shape

@@ -1,5 +1,4 @@
 """Optimizer updates, in place, PyTorch semantics."""
-import numpy as np
 
 from .. import _native
 from .._checks import check_adam_hyper, check_sgd_hyper, check_shape

@@ -1,5 +1,4 @@
 """The dense (fully connected) layer in float64 NumPy, forward and backward."""
-import numpy as np
 
 from .._checks import check_activation, check_ndim, check_output, check_shape
 from ._core import as_f64, apply_activation
