@@ -13,38 +13,38 @@ namespace lamina::python {
 
 namespace {
 
-py::array py_dropout(py::array x, double p, py::object key, py::object counter) {
+// out = kept ? in * scale : 0 with `kernel` (forward on x, backward on dy: the same masked scale).
+template <typename Kernel>
+py::array masked(py::array in, const char* name, double p, py::object key, py::object counter,
+                 Kernel kernel) {
     check_dropout_p(p, "p");
     const uint64_t k = uint64_arg(key, "key"), c = uint64_arg(counter, "counter");
-    float_kind(x, "x");
-    c_contiguous(x, "x");
-    return by_dtype(x, "x", [&](auto tag) -> py::array {
+    float_kind(in, name);
+    c_contiguous(in, name);
+    return by_dtype(in, name, [&](auto tag) -> py::array {
         using T = decltype(tag);
-        auto y = empty_like<T>(x);
-        T* yp = y.mutable_data();
-        const T* xp = ptr<T>(x);
-        const int64_t n = x.size();
+        auto out = empty_like<T>(in);
+        T* op = out.mutable_data();
+        const T* ip = ptr<T>(in);
+        const int64_t n = in.size();
         py::gil_scoped_release release;
-        dropout_forward<T>(yp, xp, n, p, k, c);
-        return y;
+        kernel(op, ip, n, p, k, c);
+        return out;
     });
 }
 
+py::array py_dropout(py::array x, double p, py::object key, py::object counter) {
+    return masked(x, "x", p, key, counter,
+                  [](auto* y, auto* xp, int64_t n, double q, uint64_t k, uint64_t c) {
+                      dropout_forward(y, xp, n, q, k, c);
+                  });
+}
+
 py::array py_dropout_backward(py::array dy, double p, py::object key, py::object counter) {
-    check_dropout_p(p, "p");
-    const uint64_t k = uint64_arg(key, "key"), c = uint64_arg(counter, "counter");
-    float_kind(dy, "dy");
-    c_contiguous(dy, "dy");
-    return by_dtype(dy, "dy", [&](auto tag) -> py::array {
-        using T = decltype(tag);
-        auto dx = empty_like<T>(dy);
-        T* dxp = dx.mutable_data();
-        const T* dyp = ptr<T>(dy);
-        const int64_t n = dy.size();
-        py::gil_scoped_release release;
-        dropout_backward<T>(dxp, dyp, n, p, k, c);
-        return dx;
-    });
+    return masked(dy, "dy", p, key, counter,
+                  [](auto* dx, auto* dyp, int64_t n, double q, uint64_t k, uint64_t c) {
+                      dropout_backward(dx, dyp, n, q, k, c);
+                  });
 }
 
 py::array py_dropout_mask(int64_t n, double p, py::object key, py::object counter) {
