@@ -165,3 +165,19 @@ def pytest_configure(config):
 
 
 # ---- end of hypothesis section ----
+
+
+# ---- convolution (test_native_conv.py, test_reference_conv.py, test_native_plan_conv.py) ----
+#
+# Each output of a convolution is a dot product: forward over K = kh*kw*C/groups terms plus the
+# bias, dx over kh*kw*Cout/groups terms, dW and db over N*Ho*Wo terms. gemm_atol's bound applies
+# with the magnitude |x| * |w| computed by the same (reference) convolution of the magnitudes.
+# A fused activation is at most 1.13-Lipschitz (GELU), so 1.2 times that bound plus
+# elementwise_tol covers its rounding too.
+def conv_atol(dtype, k, magnitude):
+    """Allowed |native - reference| for a k-term convolution output of magnitude `magnitude`."""
+    eps = np.finfo(dtype).eps
+    return 1.2 * gemm_atol(dtype, k, magnitude) + 8 * eps * (1 + magnitude)
+
+
+# ---- end of convolution section ----

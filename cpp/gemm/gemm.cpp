@@ -65,6 +65,11 @@ struct Job {
     Activation act;
     T slope;  // leaky ReLU's negative slope
     bool pack_a, pack_b;  // decided once per call (decide_packing), so every thread agrees
+    // Virtual operands (gemm_ex): packed through the source, at row a_row0 of A and column
+    // b_col0 of B (a thread's band of C moves these instead of the pointers).
+    const PanelSource<T>* a_src = nullptr;
+    const PanelSource<T>* b_src = nullptr;
+    int64_t a_row0 = 0, b_col0 = 0;
 };
 
 // Packing copies an operand so that the micro-kernel reads it contiguously and from cache; it
@@ -87,6 +92,8 @@ void decide_packing(Job<T>& job, const Blocking<T>& bl) {
             job.pack_a = job.N > bl.NR && job.M * job.K > kInPlaceElements;
             job.pack_b = job.csb != 1 || job.K * job.N > kInPlaceElements;
     }
+    if (job.a_src) job.pack_a = true;
+    if (job.b_src) job.pack_b = true;
 }
 
 // The five loops on one thread, with that thread's own packing buffers.
@@ -102,7 +109,11 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
             const bool last = pc + kc == job.K;
             // B as the kernel reads it: packed panels, or B itself with only a partial last tile
             // packed (the kernel reads NR columns of every row it is given).
-            if (job.pack_b) {
+            if (job.b_src) {
+                for (int64_t j = 0; j < nc; j += NR)
+                    job.b_src->pack_b(Bp + j * kc, pc, job.b_col0 + jc + j, kc,
+                                      std::min(NR, nc - j), int(panel_width(nc - j)));
+            } else if (job.pack_b) {
                 for (int64_t j = 0; j < nc; j += NR)
                     pack_b_panel(Bp + j * kc, job.B + pc * job.rsb + (jc + j) * job.csb, job.rsb,
                                  job.csb, kc, std::min(NR, nc - j), panel_width(nc - j));
@@ -123,7 +134,12 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
                 // A(ic + i.., pc..) as the kernel reads it: the packed block, or A itself.
                 const T* a = job.A + ic * job.rsa + pc * job.csa;
                 int64_t rsa = job.rsa, csa = job.csa, a_tile = job.rsa;
-                if (job.pack_a) {
+                if (job.a_src) {
+                    for (int64_t i = 0; i < mc; i += MR)
+                        job.a_src->pack_a(Ap + i * kc, job.a_row0 + ic + i, pc,
+                                          std::min(MR, mc - i), kc, bl.MR);
+                    a = Ap, rsa = 1, csa = MR, a_tile = kc;
+                } else if (job.pack_a) {
                     for (int64_t i = 0; i < mc; i += MR)
                         pack_a_panel(Ap + i * kc, job.A + (ic + i) * job.rsa + pc * job.csa, job.rsa,
                                      job.csa, std::min(MR, mc - i), kc, bl.MR);
@@ -180,14 +196,16 @@ Job<T> part_of(const Job<T>& job, int t, int parts, int64_t MR, int64_t NR) {
         const int64_t j1 = std::min(job.N, n_tiles * (t + 1) / parts * NR);
         sub.N = j1 - j0;
         sub.C += j0;
-        sub.B += j0 * job.csb;
+        if (job.b_src) sub.b_col0 += j0;
+        else sub.B += j0 * job.csb;
         if (sub.bias) sub.bias += j0;
     } else {
         const int64_t i0 = std::min(job.M, m_tiles * t / parts * MR);
         const int64_t i1 = std::min(job.M, m_tiles * (t + 1) / parts * MR);
         sub.M = i1 - i0;
         sub.C += i0 * job.ldc;
-        sub.A += i0 * job.rsa;
+        if (job.a_src) sub.a_row0 += i0;
+        else sub.A += i0 * job.rsa;
     }
     return sub;
 }
@@ -205,21 +223,15 @@ bool set_gemm_packing(const char* mode) {
     return false;
 }
 
+namespace {
+
+// The job on up to max_threads threads (0: as many as its size repays).
 template <typename T>
-void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
-          int64_t csb, const T* bias, int64_t M, int64_t N, int64_t K, T alpha, T beta,
-          Activation act, T negative_slope) {
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-        for (int64_t i = 0; i < M; ++i)
-            finish_empty_row<T>(C + i * ldc, bias, N, beta, act, negative_slope);
-        return;
-    }
+void run_job(Job<T>& job, int max_threads) {
     const Blocking<T>& bl = active_blocking<T>();
-    Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act, negative_slope,
-               true, true};
     decide_packing(job, bl);
-    const int threads = threads_for(double(M) * double(N) * double(K), kMinWorkPerThread);
+    int threads = threads_for(double(job.M) * double(job.N) * double(job.K), kMinWorkPerThread);
+    if (max_threads > 0) threads = std::min(threads, max_threads);
     if (threads == 1) {
         run_on_this_thread(job, bl);
         return;
@@ -243,11 +255,51 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
     if (out_of_memory) throw std::bad_alloc();
 }
 
+}  // namespace
+
+template <typename T>
+void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+          int64_t csb, const T* bias, int64_t M, int64_t N, int64_t K, T alpha, T beta,
+          Activation act, T negative_slope) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        for (int64_t i = 0; i < M; ++i)
+            finish_empty_row<T>(C + i * ldc, bias, N, beta, act, negative_slope);
+        return;
+    }
+    Job<T> job{C, ldc, A, rsa, csa, B, rsb, csb, bias, M, N, K, alpha, beta, act, negative_slope,
+               true, true};
+    run_job(job, 0);
+}
+
+template <typename T>
+void gemm_ex(T* C, int64_t ldc, const Operand<T>& A, const Operand<T>& B, const T* bias,
+             int64_t M, int64_t N, int64_t K, T alpha, T beta, Activation act, T negative_slope,
+             int max_threads) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        for (int64_t i = 0; i < M; ++i)
+            finish_empty_row<T>(C + i * ldc, bias, N, beta, act, negative_slope);
+        return;
+    }
+    Job<T> job{C, ldc, A.data, A.rs, A.cs, B.data, B.rs, B.cs, bias, M, N, K, alpha, beta, act,
+               negative_slope, true, true};
+    job.a_src = A.source;
+    job.b_src = B.source;
+    run_job(job, max_threads);
+}
+
 template void gemm<float>(float*, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
                           int64_t, const float*, int64_t, int64_t, int64_t, float, float, Activation,
                           float);
 template void gemm<double>(double*, int64_t, const double*, int64_t, int64_t, const double*, int64_t,
                            int64_t, const double*, int64_t, int64_t, int64_t, double, double,
                            Activation, double);
+template void gemm_ex<float>(float*, int64_t, const Operand<float>&, const Operand<float>&,
+                             const float*, int64_t, int64_t, int64_t, float, float, Activation,
+                             float, int);
+template void gemm_ex<double>(double*, int64_t, const Operand<double>&, const Operand<double>&,
+                              const double*, int64_t, int64_t, int64_t, double, double, Activation,
+                              double, int);
 
 }  // namespace lamina

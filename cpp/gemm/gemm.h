@@ -19,6 +19,39 @@ void gemm(T* C, int64_t ldc,                      // C is (M, N), row stride ldc
           T alpha, T beta,                        // beta == 0: C is written, never read
           Activation act, T negative_slope);
 
+// ---- virtual operands ------------------------------------------------------------------------
+// An operand that is not in memory as a strided matrix: the engine asks the caller to write its
+// packed panels, in the layout the micro-kernel reads (the packing contract of pack.h). This is
+// how a caller runs an implicit product, e.g. a matrix gathered on the fly, without ever
+// materialising the operand. The engine knows nothing of what the source computes.
+template <typename T>
+class PanelSource {
+  public:
+    virtual ~PanelSource() = default;
+    // As A: Ap[p*MR + i] = A(i0 + i, p0 + p) for i < m, p < k; zero for m <= i < MR.
+    virtual void pack_a(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const = 0;
+    // As B: Bp[p*width + j] = B(p0 + p, j0 + j) for p < k, j < n; zero for n <= j < width.
+    virtual void pack_b(T* Bp, int64_t p0, int64_t j0, int64_t k, int64_t n, int width) const = 0;
+};
+
+// An operand of gemm_ex: a strided matrix (data, rs, cs), or a source (data ignored).
+template <typename T>
+struct Operand {
+    const T* data = nullptr;
+    int64_t rs = 0, cs = 0;
+    const PanelSource<T>* source = nullptr;
+};
+
+// gemm() with operands that may be sources. A source is always packed (through its methods);
+// a matrix operand follows the packing mode as in gemm(). max_threads caps the threads the call
+// may use (0: as gemm() decides; 1: this thread only, for callers that already run in parallel).
+// Threads split M or N only, so results are bitwise the same for any thread count. A source's
+// methods are called concurrently from several threads: they must only read shared state.
+template <typename T>
+void gemm_ex(T* C, int64_t ldc, const Operand<T>& A, const Operand<T>& B, const T* bias,
+             int64_t M, int64_t N, int64_t K, T alpha, T beta, Activation act, T negative_slope,
+             int max_threads = 0);
+
 // Which operands the micro-kernel reads packed: "auto" (packing only where it pays; the default),
 // "packed" (always both) or "in_place" (every operand the kernel can read in place: A always,
 // B when its rows are contiguous). Results are bitwise the same in every mode; tests use this to

@@ -13,6 +13,7 @@ namespace lamina::python {
 
 void bind_gemm(py::module_& m);
 void bind_dense(py::module_& m);
+void bind_conv(py::module_& m);
 void bind_activations(py::module_& m);
 void bind_losses(py::module_& m);
 void bind_optim(py::module_& m);
@@ -46,6 +47,7 @@ PYBIND11_MODULE(_native, m) {
     m.doc() = "lamina's native kernels; use lamina.ops, which adds argument coercion";
     bind_gemm(m);
     bind_dense(m);
+    bind_conv(m);
     bind_activations(m);
     bind_losses(m);
     bind_optim(m);

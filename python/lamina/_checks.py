@@ -56,6 +56,8 @@ OP_NAMES = (
     "probability_binary_cross_entropy",
     "sgd_step",
     "adam_step",
+    "conv2d",
+    "conv2d_backward",
 )
 
 
@@ -316,3 +318,77 @@ def check_flatten_axes(who_, ndim, start_dim, end_dim):
     if start > end:
         raise ValueError(f"{who_}: start_dim={start_dim} comes after end_dim={end_dim} for a {ndim}-D input")
     return start, end
+
+
+# ---- convolution ---------------------------------------------------------------------------------
+
+CONV_LAYOUTS = ("channels_first", "channels_last")
+# The activations a convolution fuses into its write-back: every elementwise one.
+CONV_ACTIVATIONS = (None, "linear", "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "gelu_tanh")
+
+
+def check_conv_activation(op, activation):
+    if activation not in CONV_ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be one of {list(CONV_ACTIVATIONS)}, got {activation!r}")
+    return None if activation == "linear" else activation
+
+
+def _int_tuple(op, name, value, length):
+    try:
+        t = tuple(operator.index(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be a tuple of {length} ints, got {value!r}") from None
+    if len(t) != length:
+        raise ValueError(f"{op}: {name} must be a tuple of {length} ints, got {value!r}")
+    return t
+
+
+def conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups, layout):
+    """Checks a 2-D convolution's arguments and returns its geometry as a dict: N, C, H, W, Cout,
+    KH, KW, Ho, Wo, stride, padding (top, bottom, left, right), dilation, groups, layout."""
+    if layout not in CONV_LAYOUTS:
+        raise ValueError(f"{op}: layout must be 'channels_first' or 'channels_last', got {layout!r}")
+    stride = _int_tuple(op, "stride", stride, 2)
+    padding = _int_tuple(op, "padding", padding, 4)
+    dilation = _int_tuple(op, "dilation", dilation, 2)
+    groups = check_int(groups, f"{op}: groups", minimum=1)
+    if len(x_shape) != 4:
+        what = "(N, C, H, W)" if layout == "channels_first" else "(N, H, W, C)"
+        raise ValueError(f"{op}: x must be 4-D {what}, got shape {tuple(x_shape)}")
+    if len(w_shape) != 4:
+        what = "(Cout, C/groups, kh, kw)" if layout == "channels_first" else "(kh, kw, C/groups, Cout)"
+        raise ValueError(f"{op}: weight must be 4-D {what}, got shape {tuple(w_shape)}")
+    if min(stride) < 1 or min(dilation) < 1 or groups < 1:
+        raise ValueError(f"{op}: stride, dilation and groups must be >= 1, got stride {stride}, "
+                         f"dilation {dilation}, groups {groups}")
+    if min(padding) < 0:
+        raise ValueError(f"{op}: padding must be >= 0, got {padding}")
+    if layout == "channels_first":
+        N, C, H, W = x_shape
+        Cout, Cg, KH, KW = w_shape
+    else:
+        N, H, W, C = x_shape
+        KH, KW, Cg, Cout = w_shape
+    if KH < 1 or KW < 1:
+        raise ValueError(f"{op}: kernel size must be >= 1, got weight of shape {tuple(w_shape)}")
+    if C % groups or Cout % groups:
+        raise ValueError(f"{op}: in_channels {C} and out_channels {Cout} must be divisible by groups {groups}")
+    if Cg != C // groups:
+        raise ValueError(f"{op}: weight of shape {tuple(w_shape)} has {Cg} input channels per group, "
+                         f"expected {C // groups} for x of shape {tuple(x_shape)} and groups {groups}")
+    top, bottom, left, right = padding
+    span_h = dilation[0] * (KH - 1) + 1
+    span_w = dilation[1] * (KW - 1) + 1
+    if H + top + bottom < span_h or W + left + right < span_w:
+        raise ValueError(f"{op}: kernel larger than the padded input: input {H}x{W} padded to "
+                         f"{H + top + bottom}x{W + left + right}, dilated kernel {span_h}x{span_w}")
+    Ho = (H + top + bottom - span_h) // stride[0] + 1
+    Wo = (W + left + right - span_w) // stride[1] + 1
+    return dict(N=N, C=C, H=H, W=W, Cout=Cout, KH=KH, KW=KW, Ho=Ho, Wo=Wo, stride=stride,
+                padding=padding, dilation=dilation, groups=groups, layout=layout)
+
+
+def conv2d_output_shape(g):
+    if g["layout"] == "channels_first":
+        return (g["N"], g["Cout"], g["Ho"], g["Wo"])
+    return (g["N"], g["Ho"], g["Wo"], g["Cout"])

@@ -333,6 +333,8 @@ NATIVE_SIGNATURES = {
     "gemm": ["array", "array", "array", "array", "float", "float", "activation", "float"],
     "linear": ["array", "array", "array", "activation", "float"],
     "linear_backward": ["array", "array", "array", "array", "array", "bool"],
+    "conv2d": ["array", "array", "array"] + ["int"] * 9 + ["str", "activation", "float"],
+    "conv2d_backward": ["array", "array", "array", "array", "array", "bool"] + ["int"] * 9 + ["str"],
     "activation": ["array", "str", "float"],
     "activation_backward": ["array", "array", "str", "float"],
     "cross_entropy": ["array", "array"],
@@ -393,6 +395,27 @@ def _valid_arguments(c, name):
         return [inp(m, k), inp(n, k), None if c.chance(64) else inp(n), act, slope]
     if name == "linear_backward":
         return [inp(m, n), inp(m, k), inp(n, k), out(n, k), None if c.chance(64) else out(n), c.chance(128)]
+    if name in ("conv2d", "conv2d_backward"):
+        # A small convolution that fits (the geometry sometimes hostile: zero-size, huge values).
+        batch, groups = c.pick([0, 1, 2, 3]), c.pick([1, 1, 2])
+        cin, cout = groups * c.pick([0, 1, 2, 3]), groups * c.pick([0, 1, 2, 5])
+        kh, kw = c.pick([1, 2, 3]), c.pick([1, 2, 3])
+        sh, sw, dh, dw = (c.pick([1, 2, 3]) for _ in range(4))
+        pads = [c.pick([0, 0, 1, 2]) for _ in range(4)]
+        h, w = (c.pick([1, 3, 5, 8]) for _ in range(2))
+        geometry = [sh, sw, *pads, dh, dw, groups]
+        if c.rarely(32):
+            geometry[c.below(9)] = c.pick(_INTS)
+        last = c.chance(128)
+        layout = "channels_last" if last else "channels_first"
+        x = inp(batch, h, w, cin) if last else inp(batch, cin, h, w)
+        wt = inp(kh, kw, cin // groups, cout) if last else inp(cout, cin // groups, kh, kw)
+        if name == "conv2d":
+            return [x, wt, None if c.chance(64) else inp(cout)] + geometry + [layout, act, slope]
+        ho = max((h + pads[0] + pads[1] - dh * (kh - 1) - 1) // sh + 1, 0)
+        wo = max((w + pads[2] + pads[3] - dw * (kw - 1) - 1) // sw + 1, 0)
+        dy = inp(batch, ho, wo, cout) if last else inp(batch, cout, ho, wo)
+        return [dy, x, wt, out(*wt.shape), None if c.chance(64) else out(cout), c.chance(128)] + geometry + [layout]
     kinds = ["relu", "sigmoid", "tanh", "softmax", "leaky_relu", "gelu", "gelu_tanh", "log_softmax"]
     if name == "activation":
         kind = c.pick(kinds)

@@ -7,6 +7,7 @@ message.
 """
 from .._checks import OP_NAMES
 from .activations import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

@@ -5,6 +5,7 @@ formula, and the native kernels are tested against these functions. Readability 
 """
 from .._checks import OP_NAMES
 from .activations import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

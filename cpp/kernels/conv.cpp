@@ -1,0 +1,307 @@
+// Convolution as implicit GEMMs. Every product reads a patch matrix P through a PanelSource:
+// row r = (n, oh, ow) of an output grid, column q = (tap, channel) in the weight's order, and
+// P(r, q) the input value under that tap, or 0 in the padding. The same class, with other index
+// tables, serves the transposed convolution of backward (the patches of dy under each input pixel).
+//
+//   forward, channels_last:   y (N*Ho*Wo, Cout/g)   = P (N*Ho*Wo, KH*KW*Cg) @ w_g       one product
+//   forward, channels_first:  y_n (Cout/g, Ho*Wo)   = w_g (Cout/g, Cg*KH*KW) @ P_n^T    per image
+//   dW, channels_last:        dW_g (KH*KW*Cg, Cout/g) += P^T @ dy_g        K = N*Ho*Wo
+//   dW, channels_first:       dW_g (Cout/g, Cg*KH*KW) += dy_g @ P          K = N*Ho*Wo
+//   dx: the same shapes with Q, the patches of dy under each input pixel, and the weight
+//       rearranged once per call (weight-sized copy) so that its rows run over (tap, Cout/g).
+// Transposed convolution as a gather: for stride s > 1 a tap of Q hits an output pixel only when
+// (h + pad - kh*dilation) is a multiple of s; the others are zeros that the product still
+// multiplies (about (1 - 1/s_h/s_w) of dx's multiply-adds are wasted on zeros).
+// Groups run one product per group. Depthwise convolution (groups == C) is correct this way but
+// slow: every product has K = KH*KW and N = Cout/groups, far too small for the register tiles.
+// Threads: a product splits its own M or N; channels_first runs one image per thread when the
+// batch has at least as many images as threads. No reduction is ever split, so the results are
+// bitwise the same for any thread count.
+#include "kernels/conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "core/parallel.h"
+#include "gemm/gemm.h"
+#include "kernels/dense.h"
+
+namespace lamina {
+
+namespace {
+
+// tab[o*K + k] = the source index a tap k of output o reads, or -1 (padding).
+// Forward: i = o*stride - pad + k*dilation, inside [0, size).
+std::vector<int64_t> forward_taps(int64_t out, int64_t K, int64_t size, int64_t stride,
+                                  int64_t pad, int64_t dilation) {
+    std::vector<int64_t> tab(out * K);
+    for (int64_t o = 0; o < out; ++o)
+        for (int64_t k = 0; k < K; ++k) {
+            const int64_t i = o * stride - pad + k * dilation;
+            tab[o * K + k] = i >= 0 && i < size ? i : -1;
+        }
+    return tab;
+}
+
+// Transposed: input position i takes tap k from output o = (i + pad - k*dilation) / stride when
+// that divides exactly and o is inside [0, out).
+std::vector<int64_t> transposed_taps(int64_t in, int64_t K, int64_t out, int64_t stride,
+                                     int64_t pad, int64_t dilation) {
+    std::vector<int64_t> tab(in * K);
+    for (int64_t i = 0; i < in; ++i)
+        for (int64_t k = 0; k < K; ++k) {
+            const int64_t t = i + pad - k * dilation;
+            tab[i * K + k] = t >= 0 && t % stride == 0 && t / stride < out ? t / stride : -1;
+        }
+    return tab;
+}
+
+// The patch matrix P over a batch of source images (see the top of the file), used as A or B,
+// as itself or transposed.
+template <typename T>
+class PatchMatrix final : public PanelSource<T> {
+  public:
+    const T* src;                  // the source batch (x, or dy for dx)
+    int64_t sn, sc, sh, sw;        // its element strides: image, channel, row, column
+    int64_t c0, Cg;                // the group's channels: c0 .. c0 + Cg
+    int64_t KH, KW;                // taps
+    int64_t Hg, Wg;                // the grid the rows run over (per image)
+    const int64_t* row_tab;        // (Hg, KH): source row of each tap, or -1
+    const int64_t* col_tab;        // (Wg, KW): source column of each tap, or -1
+    bool channel_fastest;          // columns ordered (kh, kw, c), else (c, kh, kw)
+    bool transposed;               // the operand is P^T
+
+    void pack_a(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const override {
+        std::memset(Ap, 0, sizeof(T) * k * MR);
+        if (!transposed) fill(Ap, i0, m, p0, k, 1, MR);  // A(i, p) = P(i, p)
+        else fill(Ap, p0, k, i0, m, MR, 1);              // A(i, p) = P(p, i)
+    }
+    void pack_b(T* Bp, int64_t p0, int64_t j0, int64_t k, int64_t n, int width) const override {
+        std::memset(Bp, 0, sizeof(T) * k * width);
+        if (!transposed) fill(Bp, p0, k, j0, n, width, 1);  // B(p, j) = P(p, j)
+        else fill(Bp, j0, n, p0, k, 1, width);              // B(p, j) = P(j, p)
+    }
+
+  private:
+    // dst[r*r_step + q*q_step] = P(r0 + r, q0 + q) where P is not zero (dst is zeroed).
+    void fill(T* dst, int64_t r0, int64_t nr, int64_t q0, int64_t nq, int64_t r_step,
+              int64_t q_step) const {
+        // Decode the columns once: channel offset and taps.
+        thread_local std::vector<int64_t> q_off, q_kh, q_kw;
+        q_off.resize(nq), q_kh.resize(nq), q_kw.resize(nq);
+        const int64_t KK = KH * KW;
+        for (int64_t qq = 0; qq < nq; ++qq) {
+            const int64_t q = q0 + qq;
+            const int64_t c = channel_fastest ? q % Cg : q / KK;
+            const int64_t kk = channel_fastest ? q / Cg : q % KK;
+            q_off[qq] = (c0 + c) * sc;
+            q_kh[qq] = kk / KW;
+            q_kw[qq] = kk % KW;
+        }
+        const int64_t HW = Hg * Wg;
+        int64_t n = r0 / HW, oh = r0 % HW / Wg, ow = r0 % Wg;
+        const int64_t *off = q_off.data(), *khs = q_kh.data(), *kws = q_kw.data();
+        for (int64_t rr = 0; rr < nr; ++rr) {
+            const T* base = src + n * sn;
+            const int64_t* rt = row_tab + oh * KH;
+            const int64_t* ct = col_tab + ow * KW;
+            T* d = dst + rr * r_step;
+            for (int64_t qq = 0; qq < nq; ++qq) {
+                const int64_t ih = rt[khs[qq]], iw = ct[kws[qq]];
+                if (ih >= 0 && iw >= 0) d[qq * q_step] = base[off[qq] + ih * sh + iw * sw];
+            }
+            if (++ow == Wg) {
+                ow = 0;
+                if (++oh == Hg) oh = 0, ++n;
+            }
+        }
+    }
+};
+
+template <typename T>
+Operand<T> matrix(const T* data, int64_t rs, int64_t cs) {
+    Operand<T> op;
+    op.data = data, op.rs = rs, op.cs = cs;
+    return op;
+}
+
+template <typename T>
+Operand<T> sourced(const PanelSource<T>* source) {
+    Operand<T> op;
+    op.source = source;
+    return op;
+}
+
+// body(n, max_threads) for every image n: one image per thread when there are at least as many
+// images as threads (each product then single-threaded), else one image after the other with
+// every product free to split.
+template <typename Body>
+void for_each_image(int64_t N, double work_per_image, Body&& body) {
+    const int threads = get_num_threads();
+    if (threads > 1 && N >= threads && double(N) * work_per_image >= double(1 << 20)) {
+        bool out_of_memory = false;  // an exception must not leave an OpenMP region
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t n = 0; n < N; ++n) {
+            try {
+                body(n, 1);
+            } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+                out_of_memory = true;
+            }
+        }
+        if (out_of_memory) throw std::bad_alloc();
+        return;
+    }
+    for (int64_t n = 0; n < N; ++n) body(n, 0);
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, Activation act,
+                    double negative_slope) {
+    const int64_t Ho = s.Ho(), Wo = s.Wo(), G = s.groups, Cg = s.C / G, Cog = s.Cout / G;
+    const int64_t KK = s.KH * s.KW, HoWo = Ho * Wo, K = KK * Cg;
+    if (s.N == 0 || s.Cout == 0 || HoWo == 0) return;
+    const T slope = T(negative_slope);
+    const std::vector<int64_t> rows = forward_taps(Ho, s.KH, s.H, s.stride_h, s.pad_top, s.dilation_h);
+    const std::vector<int64_t> cols = forward_taps(Wo, s.KW, s.W, s.stride_w, s.pad_left, s.dilation_w);
+    if (s.channels_last) {
+        for (int64_t g = 0; g < G; ++g) {
+            PatchMatrix<T> P;
+            P.src = x, P.sn = s.H * s.W * s.C, P.sc = 1, P.sh = s.W * s.C, P.sw = s.C;
+            P.c0 = g * Cg, P.Cg = Cg, P.KH = s.KH, P.KW = s.KW, P.Hg = Ho, P.Wg = Wo;
+            P.row_tab = rows.data(), P.col_tab = cols.data();
+            P.channel_fastest = true, P.transposed = false;
+            gemm_ex<T>(y + g * Cog, s.Cout, sourced(&P), matrix(w + g * Cog, s.Cout, int64_t(1)),
+                       b ? b + g * Cog : nullptr, s.N * HoWo, Cog, K, T(1), T(0), act, slope);
+        }
+        return;
+    }
+    // channels_first: the bias runs along C's rows, so C starts as the bias and beta is 1.
+    for_each_image(s.N, double(s.Cout) * double(HoWo) * double(K), [&](int64_t n, int max_threads) {
+        for (int64_t g = 0; g < G; ++g) {
+            T* c = y + (n * s.Cout + g * Cog) * HoWo;
+            if (b)
+                for (int64_t co = 0; co < Cog; ++co)
+                    std::fill(c + co * HoWo, c + (co + 1) * HoWo, b[g * Cog + co]);
+            PatchMatrix<T> P;
+            P.src = x + n * s.C * s.H * s.W, P.sn = 0, P.sc = s.H * s.W, P.sh = s.W, P.sw = 1;
+            P.c0 = g * Cg, P.Cg = Cg, P.KH = s.KH, P.KW = s.KW, P.Hg = Ho, P.Wg = Wo;
+            P.row_tab = rows.data(), P.col_tab = cols.data();
+            P.channel_fastest = false, P.transposed = true;
+            gemm_ex<T>(c, HoWo, matrix(w + g * Cog * K, K, int64_t(1)), sourced(&P), nullptr, Cog,
+                       HoWo, K, T(1), b ? T(1) : T(0), act, slope, max_threads);
+        }
+    });
+}
+
+template <typename T>
+void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, const ConvShape& s,
+                     bool accumulate) {
+    const int64_t Ho = s.Ho(), Wo = s.Wo(), G = s.groups, Cg = s.C / G, Cog = s.Cout / G;
+    const int64_t KK = s.KH * s.KW, HoWo = Ho * Wo, HW = s.H * s.W, K = KK * Cg;
+    const int64_t R = s.N * HoWo;  // the reduction of dW and db: every output pixel
+    const T beta = accumulate ? T(1) : T(0);
+
+    if (db) {
+        if (!accumulate) std::fill(db, db + s.Cout, T(0));
+        if (s.channels_last) {
+            column_sums(db, dy, R, s.Cout);
+        } else {
+            // Each channel summed over images, then pixels, in order: a fixed order per channel.
+            parallel_for(s.Cout, double(R), 1 << 16, [&](int64_t c0, int64_t c1) {
+                for (int64_t co = c0; co < c1; ++co) {
+                    T sum = db[co];
+                    for (int64_t n = 0; n < s.N; ++n) {
+                        const T* row = dy + (n * s.Cout + co) * HoWo;
+                        for (int64_t p = 0; p < HoWo; ++p) sum += row[p];
+                    }
+                    db[co] = sum;
+                }
+            });
+        }
+    }
+
+    if (dW) {
+        const std::vector<int64_t> rows = forward_taps(Ho, s.KH, s.H, s.stride_h, s.pad_top, s.dilation_h);
+        const std::vector<int64_t> cols = forward_taps(Wo, s.KW, s.W, s.stride_w, s.pad_left, s.dilation_w);
+        for (int64_t g = 0; g < G; ++g) {
+            PatchMatrix<T> P;
+            P.src = x, P.c0 = g * Cg, P.Cg = Cg, P.KH = s.KH, P.KW = s.KW, P.Hg = Ho, P.Wg = Wo;
+            P.row_tab = rows.data(), P.col_tab = cols.data();
+            if (s.channels_last) {
+                P.sn = HW * s.C, P.sc = 1, P.sh = s.W * s.C, P.sw = s.C;
+                P.channel_fastest = true, P.transposed = true;
+                gemm_ex<T>(dW + g * Cog, s.Cout, sourced(&P), matrix(dy + g * Cog, s.Cout, int64_t(1)),
+                           nullptr, K, Cog, R, T(1), beta, Activation::none, T(0));
+            } else {
+                P.sn = s.C * HW, P.sc = HW, P.sh = s.W, P.sw = 1;
+                P.channel_fastest = false, P.transposed = false;
+                // dy_g as A (Cout/g, N*Ho*Wo): a 1x1 patch matrix of dy, transposed.
+                const std::vector<int64_t> ident_h = forward_taps(Ho, 1, Ho, 1, 0, 1);
+                const std::vector<int64_t> ident_w = forward_taps(Wo, 1, Wo, 1, 0, 1);
+                PatchMatrix<T> D;
+                D.src = dy, D.sn = s.Cout * HoWo, D.sc = HoWo, D.sh = Wo, D.sw = 1;
+                D.c0 = g * Cog, D.Cg = Cog, D.KH = 1, D.KW = 1, D.Hg = Ho, D.Wg = Wo;
+                D.row_tab = ident_h.data(), D.col_tab = ident_w.data();
+                D.channel_fastest = false, D.transposed = true;
+                gemm_ex<T>(dW + g * Cog * K, K, sourced(&D), sourced(&P), nullptr, Cog, K, R, T(1),
+                           beta, Activation::none, T(0));
+            }
+        }
+    }
+
+    if (dx) {
+        const std::vector<int64_t> rows = transposed_taps(s.H, s.KH, Ho, s.stride_h, s.pad_top, s.dilation_h);
+        const std::vector<int64_t> cols = transposed_taps(s.W, s.KW, Wo, s.stride_w, s.pad_left, s.dilation_w);
+        const int64_t Kt = KK * Cog;  // the transposed product's depth: taps x the group's outputs
+        // The weight with its rows over (tap, output channel), one copy per call.
+        std::vector<T> wt(size_t(G * Kt * Cg));
+        if (s.channels_last) {
+            // wt_g is (KK*Cog, Cg): wt_g[(kk*Cog + co)*Cg + ci] = w[kk, ci, g*Cog + co]
+            for (int64_t g = 0; g < G; ++g)
+                for (int64_t kk = 0; kk < KK; ++kk)
+                    for (int64_t co = 0; co < Cog; ++co)
+                        for (int64_t ci = 0; ci < Cg; ++ci)
+                            wt[(g * Kt + kk * Cog + co) * Cg + ci] = w[(kk * Cg + ci) * s.Cout + g * Cog + co];
+            for (int64_t g = 0; g < G; ++g) {
+                PatchMatrix<T> Q;
+                Q.src = dy, Q.sn = HoWo * s.Cout, Q.sc = 1, Q.sh = Wo * s.Cout, Q.sw = s.Cout;
+                Q.c0 = g * Cog, Q.Cg = Cog, Q.KH = s.KH, Q.KW = s.KW, Q.Hg = s.H, Q.Wg = s.W;
+                Q.row_tab = rows.data(), Q.col_tab = cols.data();
+                Q.channel_fastest = true, Q.transposed = false;
+                gemm_ex<T>(dx + g * Cg, s.C, sourced(&Q), matrix(wt.data() + g * Kt * Cg, Cg, int64_t(1)),
+                           nullptr, s.N * HW, Cg, Kt, T(1), T(0), Activation::none, T(0));
+            }
+            return;
+        }
+        // wt_g is (Cg, Cog*KK): wt_g[ci*(Cog*KK) + co*KK + kk] = w[g*Cog + co, ci, kk]
+        for (int64_t g = 0; g < G; ++g)
+            for (int64_t co = 0; co < Cog; ++co)
+                for (int64_t ci = 0; ci < Cg; ++ci)
+                    for (int64_t kk = 0; kk < KK; ++kk)
+                        wt[g * Cg * Kt + ci * Kt + co * KK + kk] = w[((g * Cog + co) * Cg + ci) * KK + kk];
+        for_each_image(s.N, double(s.C) * double(HW) * double(Kt), [&](int64_t n, int max_threads) {
+            for (int64_t g = 0; g < G; ++g) {
+                PatchMatrix<T> Q;
+                Q.src = dy + n * s.Cout * HoWo, Q.sn = 0, Q.sc = HoWo, Q.sh = Wo, Q.sw = 1;
+                Q.c0 = g * Cog, Q.Cg = Cog, Q.KH = s.KH, Q.KW = s.KW, Q.Hg = s.H, Q.Wg = s.W;
+                Q.row_tab = rows.data(), Q.col_tab = cols.data();
+                Q.channel_fastest = false, Q.transposed = true;
+                gemm_ex<T>(dx + (n * s.C + g * Cg) * HW, HW, matrix(wt.data() + g * Cg * Kt, Kt, int64_t(1)),
+                           sourced(&Q), nullptr, Cg, HW, Kt, T(1), T(0), Activation::none, T(0),
+                           max_threads);
+            }
+        });
+    }
+}
+
+template void conv2d_forward<float>(float*, const float*, const float*, const float*, const ConvShape&, Activation, double);
+template void conv2d_forward<double>(double*, const double*, const double*, const double*, const ConvShape&, Activation, double);
+template void conv2d_backward<float>(float*, float*, float*, const float*, const float*, const float*, const ConvShape&, bool);
+template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*, const ConvShape&, bool);
+
+}  // namespace lamina
