@@ -378,8 +378,8 @@ def _state_overlapping_param():
 
 
 BAD = {
-    "unknown kind": (_plan_of([{"kind": "conv2d", "arrays": {}, "attrs": {}}]), ValueError,
-                     r"plan step 0: unknown kind 'conv2d'"),
+    "unknown kind": (_plan_of([{"kind": "attention", "arrays": {}, "attrs": {}}]), ValueError,
+                     r"plan step 0: unknown kind 'attention'"),
     "missing weight": (_plan_of([{"kind": "dense", "arrays": {"bias": np.ones(3)}, "attrs": {}}]), ValueError,
                        r"plan step 0 \(dense\) needs arrays\['weight'\]"),
     "unknown array": (_plan_of([{"kind": "dense", "arrays": {"weight": np.ones((3, 4)), "kernel": np.ones(3)},

@@ -9,6 +9,7 @@
 
 #include "core/activation.h"
 #include "core/shape.h"
+#include "kernels/conv.h"
 
 namespace lamina {
 
@@ -72,6 +73,16 @@ template <typename T>
 std::unique_ptr<Step<T>> make_dense_step(const Shape& in, const T* W, const T* b, T* dW, T* db,
                                          int64_t out_features, int64_t in_features, Activation act,
                                          double negative_slope, Normalization normalize);
+
+// y = act(conv2d(x, W) + b) per sample: in is (C, H, W) or (H, W, C) by geometry.channels_last,
+// or (C, L) / (L, C) for a 1-D layer (H = 1; the output keeps rank 2). W is w_shape: (Cout, C/g,
+// KH, KW) or (KH, KW, C/g, Cout), or rank 3 for 1-D ((Cout, C/g, K) or (K, C/g, Cout)); b (Cout,)
+// or null; dW, db null when frozen. geometry gives stride, padding, dilation, groups and layout
+// (its sizes are taken from in and w_shape). Throws std::invalid_argument when they do not fit.
+template <typename T>
+std::unique_ptr<Step<T>> make_conv_step(const Shape& in, const T* W, const T* b, T* dW, T* db,
+                                        const Shape& w_shape, const ConvShape& geometry,
+                                        Activation act, double negative_slope);
 
 // An elementwise activation (any shape) or a normalisation over the last axis: exactly one is set.
 template <typename T>

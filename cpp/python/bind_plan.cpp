@@ -22,7 +22,7 @@ namespace lamina::python {
 
 namespace {
 
-enum class StepKind { dense, activation, dropout, flatten };
+enum class StepKind { dense, conv2d, activation, dropout, flatten };
 
 struct KindEntry {
     const char* name;
@@ -35,6 +35,9 @@ const std::vector<KindEntry>& step_kinds() {
     static const std::vector<KindEntry> kinds = {
         {"dense", StepKind::dense, {"weight", "bias", "weight_grad", "bias_grad"},
          {"activation", "negative_slope", "normalize"}},
+        {"conv2d", StepKind::conv2d, {"weight", "bias", "weight_grad", "bias_grad"},
+         {"stride_h", "stride_w", "pad_top", "pad_bottom", "pad_left", "pad_right", "dilation_h",
+          "dilation_w", "groups", "layout", "activation", "negative_slope"}},
         {"activation", StepKind::activation, {}, {"activation", "negative_slope", "normalize"}},
         {"dropout", StepKind::dropout, {}, {"p"}},
         {"flatten", StepKind::flatten, {}, {"start_dim", "end_dim"}},
@@ -81,6 +84,7 @@ struct StepSpec {
     Normalization normalize = Normalization::none;
     double p = 0.0;
     int64_t start_dim = 1, end_dim = -1;
+    ConvShape conv{};  // conv2d: stride, padding, dilation, groups, layout (sizes from the shapes)
 };
 
 StepSpec read_step(const py::handle& obj, size_t i) {
@@ -160,6 +164,22 @@ StepSpec read_step(const py::handle& obj, size_t i) {
             s.normalize = parse_normalization(name_or_none("normalize"));
             s.negative_slope = number("negative_slope", 0.01);
             check_negative_slope(s.activation, s.negative_slope);
+        } else if (s.kind == StepKind::conv2d) {
+            s.activation = parse_activation(name_or_none("activation"));
+            s.negative_slope = number("negative_slope", 0.01);
+            check_negative_slope(s.activation, s.negative_slope);
+            ConvShape& g = s.conv;
+            g.stride_h = integer("stride_h", 1), g.stride_w = integer("stride_w", 1);
+            g.pad_top = integer("pad_top", 0), g.pad_bottom = integer("pad_bottom", 0);
+            g.pad_left = integer("pad_left", 0), g.pad_right = integer("pad_right", 0);
+            g.dilation_h = integer("dilation_h", 1), g.dilation_w = integer("dilation_w", 1);
+            g.groups = integer("groups", 1);
+            const py::object layout = name_or_none("layout");
+            const std::string name = layout.is_none() ? "channels_first" : std::string(py::str(layout));
+            if (name != "channels_first" && name != "channels_last")
+                fail_value("attrs['layout'] must be 'channels_first' or 'channels_last', got '" +
+                           name + "'");
+            g.channels_last = name == "channels_last";
         } else if (s.kind == StepKind::dropout) {
             if (!attrs.contains("p")) fail_value("needs attrs['p']");
             s.p = number("p", 0.0);
@@ -171,7 +191,7 @@ StepSpec read_step(const py::handle& obj, size_t i) {
     } catch (const py::value_error& e) {  // name the step in messages from the shared checks
         fail_value(s.name + " " + e.what());
     }
-    if (s.kind == StepKind::dense) {
+    if (s.kind == StepKind::dense || s.kind == StepKind::conv2d) {
         if (!arrays.contains("weight") || arrays["weight"].is_none())
             fail_value(s.name + " needs arrays['weight']");
         auto get = [&](const char* key) {
@@ -337,12 +357,23 @@ class PyPlan {
                     return make_activation_step<T>(in, s.activation, s.negative_slope, s.normalize);
                 case StepKind::dropout: return make_dropout_step<T>(in, s.p);
                 case StepKind::flatten: return make_flatten_step<T>(in, s.start_dim, s.end_dim);
-                case StepKind::dense: break;
+                case StepKind::dense:
+                case StepKind::conv2d: break;
             }
             // Handles, not references into kept_, which grows below.
             const long w = keep(s.weight, s.name + " weight", false);
             const py::array W = kept_[w].array;
-            ndim_is(W, 2, (s.name + " weight").c_str());
+            const bool conv = s.kind == StepKind::conv2d;
+            if (conv) {
+                if (W.ndim() != in.rank + 1)
+                    fail_value(s.name + " weight has shape " + shape_str(W) + "; an input of " +
+                               in.str() + " per sample needs a " + std::to_string(in.rank + 1) +
+                               "-D weight");
+            } else {
+                ndim_is(W, 2, (s.name + " weight").c_str());
+            }
+            // A convolution's output channels: the weight's first dim, or its last (channels_last).
+            const py::ssize_t out_dim = conv && s.conv.channels_last ? W.ndim() - 1 : 0;
             kept_[w].is_parameter = true;
             const T* b = nullptr;
             T *dW = nullptr, *db = nullptr;
@@ -356,8 +387,8 @@ class PyPlan {
                 const long i = keep(s.bias, s.name + " bias", false);
                 const py::array bias = kept_[i].array;
                 ndim_is(bias, 1, (s.name + " bias").c_str());
-                dim_is(bias, 0, W.shape(0), (s.name + " bias").c_str(),
-                       "out_features of the weight");
+                dim_is(bias, 0, W.shape(out_dim), (s.name + " bias").c_str(),
+                       conv ? "out_channels of the weight" : "out_features of the weight");
                 kept_[i].is_parameter = true;
                 b = ptr<T>(bias);
                 if (!s.bias_grad.is_none()) {
@@ -368,6 +399,12 @@ class PyPlan {
                 }
             } else if (!s.bias_grad.is_none()) {
                 fail_value(s.name + " has a bias_grad but no bias");
+            }
+            if (conv) {
+                Shape w_shape;
+                for (py::ssize_t d = 0; d < W.ndim(); ++d) w_shape.push_back(W.shape(d));
+                return make_conv_step<T>(in, ptr<T>(W), b, dW, db, w_shape, s.conv, s.activation,
+                                         s.negative_slope);
             }
             return make_dense_step<T>(in, ptr<T>(W), b, dW, db, W.shape(0), W.shape(1),
                                       s.activation, s.negative_slope, s.normalize);
