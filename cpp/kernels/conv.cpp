@@ -58,8 +58,39 @@ std::vector<int64_t> transposed_taps(int64_t in, int64_t K, int64_t out, int64_t
     return tab;
 }
 
+// Where the taps of one column kw read, when that is a straight line: for ow in [lo, hi) the
+// source column is ow*step + off, outside it padding. True of every forward table, and of the
+// transposed one at stride 1; the gather then copies runs instead of looking each index up.
+struct Run {
+    int64_t lo, hi, step, off;
+};
+
+// runs[k] for every tap k of a (out, K) table, or empty when some tap is not a straight run.
+std::vector<Run> straight_runs(const std::vector<int64_t>& tab, int64_t out, int64_t K) {
+    std::vector<Run> runs(K);
+    for (int64_t k = 0; k < K; ++k) {
+        int64_t lo = -1, hi = -1;
+        for (int64_t o = 0; o < out; ++o)
+            if (tab[o * K + k] >= 0) {
+                if (lo < 0) lo = o;
+                else if (hi != o) return {};  // a hole: not one run
+                hi = o + 1;
+            }
+        if (lo < 0) {
+            runs[k] = {0, 0, 1, 0};
+            continue;
+        }
+        const int64_t step = hi - lo > 1 ? tab[(lo + 1) * K + k] - tab[lo * K + k] : 1;
+        for (int64_t o = lo; o < hi; ++o)
+            if (tab[o * K + k] != tab[lo * K + k] + (o - lo) * step) return {};
+        runs[k] = {lo, hi, step, tab[lo * K + k] - lo * step};
+    }
+    return runs;
+}
+
 // The patch matrix P over a batch of source images (see the top of the file), used as A or B,
-// as itself or transposed.
+// as itself or transposed. Every element of the requested block is written (zeros included), so
+// only the padding of an edge panel needs zeroing first.
 template <typename T>
 class PatchMatrix final : public PanelSource<T> {
   public:
@@ -70,51 +101,108 @@ class PatchMatrix final : public PanelSource<T> {
     int64_t Hg, Wg;                // the grid the rows run over (per image)
     const int64_t* row_tab;        // (Hg, KH): source row of each tap, or -1
     const int64_t* col_tab;        // (Wg, KW): source column of each tap, or -1
+    const Run* col_runs = nullptr; // (KW,): col_tab as straight runs, or null
     bool channel_fastest;          // columns ordered (kh, kw, c), else (c, kh, kw)
     bool transposed;               // the operand is P^T
 
     void pack_a(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const override {
-        std::memset(Ap, 0, sizeof(T) * k * MR);
+        if (m < MR) std::memset(Ap, 0, sizeof(T) * k * MR);
         if (!transposed) fill(Ap, i0, m, p0, k, 1, MR);  // A(i, p) = P(i, p)
         else fill(Ap, p0, k, i0, m, MR, 1);              // A(i, p) = P(p, i)
     }
     void pack_b(T* Bp, int64_t p0, int64_t j0, int64_t k, int64_t n, int width) const override {
-        std::memset(Bp, 0, sizeof(T) * k * width);
+        if (n < width) std::memset(Bp, 0, sizeof(T) * k * width);
         if (!transposed) fill(Bp, p0, k, j0, n, width, 1);  // B(p, j) = P(p, j)
         else fill(Bp, j0, n, p0, k, 1, width);              // B(p, j) = P(j, p)
     }
 
   private:
-    // dst[r*r_step + q*q_step] = P(r0 + r, q0 + q) where P is not zero (dst is zeroed).
+    // dst[r*r_step + q*q_step] = P(r0 + r, q0 + q) for r < nr, q < nq.
     void fill(T* dst, int64_t r0, int64_t nr, int64_t q0, int64_t nq, int64_t r_step,
               int64_t q_step) const {
-        // Decode the columns once: channel offset and taps.
-        thread_local std::vector<int64_t> q_off, q_kh, q_kw;
-        q_off.resize(nq), q_kh.resize(nq), q_kw.resize(nq);
-        const int64_t KK = KH * KW;
-        for (int64_t qq = 0; qq < nq; ++qq) {
-            const int64_t q = q0 + qq;
-            const int64_t c = channel_fastest ? q % Cg : q / KK;
-            const int64_t kk = channel_fastest ? q / Cg : q % KK;
-            q_off[qq] = (c0 + c) * sc;
-            q_kh[qq] = kk / KW;
-            q_kw[qq] = kk % KW;
-        }
+        if (channel_fastest) fill_by_pixel(dst, r0, nr, q0, nq, r_step, q_step);
+        else fill_by_column(dst, r0, nr, q0, nq, r_step, q_step);
+    }
+
+    // channels_last: a column run of P within one tap is a contiguous run of channels in the
+    // source, so walk pixels outside and copy channel runs inside.
+    void fill_by_pixel(T* dst, int64_t r0, int64_t nr, int64_t q0, int64_t nq, int64_t r_step,
+                       int64_t q_step) const {
         const int64_t HW = Hg * Wg;
         int64_t n = r0 / HW, oh = r0 % HW / Wg, ow = r0 % Wg;
-        const int64_t *off = q_off.data(), *khs = q_kh.data(), *kws = q_kw.data();
+        const int64_t kk0 = q0 / Cg, c_first = q0 % Cg;
         for (int64_t rr = 0; rr < nr; ++rr) {
-            const T* base = src + n * sn;
+            const T* base = src + n * sn + c0 * sc;
             const int64_t* rt = row_tab + oh * KH;
             const int64_t* ct = col_tab + ow * KW;
             T* d = dst + rr * r_step;
-            for (int64_t qq = 0; qq < nq; ++qq) {
-                const int64_t ih = rt[khs[qq]], iw = ct[kws[qq]];
-                if (ih >= 0 && iw >= 0) d[qq * q_step] = base[off[qq] + ih * sh + iw * sw];
+            int64_t kk = kk0, c = c_first;
+            for (int64_t qq = 0; qq < nq; ++kk, c = 0) {
+                const int64_t run = std::min(Cg - c, nq - qq);
+                const int64_t ih = rt[kk / KW], iw = ct[kk % KW];
+                T* o = d + qq * q_step;
+                if (ih >= 0 && iw >= 0) {
+                    const T* s = base + ih * sh + iw * sw + c * sc;
+                    if (q_step == 1 && sc == 1) std::memcpy(o, s, sizeof(T) * run);
+                    else
+                        for (int64_t t = 0; t < run; ++t) o[t * q_step] = s[t * sc];
+                } else {
+                    for (int64_t t = 0; t < run; ++t) o[t * q_step] = T(0);
+                }
+                qq += run;
             }
             if (++ow == Wg) {
                 ow = 0;
                 if (++oh == Hg) oh = 0, ++n;
+            }
+        }
+    }
+
+    // channels_first: a run of P's rows within one output row reads one source row, so walk
+    // columns outside and copy row runs inside (a straight copy at stride 1).
+    void fill_by_column(T* dst, int64_t r0, int64_t nr, int64_t q0, int64_t nq, int64_t r_step,
+                        int64_t q_step) const {
+        const int64_t HW = Hg * Wg, KK = KH * KW;
+        for (int64_t qq = 0; qq < nq; ++qq) {
+            const int64_t q = q0 + qq;
+            const int64_t c = channel_fastest ? q % Cg : q / KK;
+            const int64_t kk = channel_fastest ? q / Cg : q % KK;
+            const int64_t kh = kk / KW, kw = kk % KW;
+            const T* chan = src + (c0 + c) * sc;
+            T* d = dst + qq * q_step;
+            int64_t n = r0 / HW, oh = r0 % HW / Wg, ow = r0 % Wg;
+            for (int64_t rr = 0; rr < nr;) {
+                const int64_t seg = std::min(Wg - ow, nr - rr);
+                const int64_t ih = row_tab[oh * KH + kh];
+                T* out = d + rr * r_step;
+                if (ih < 0) {
+                    for (int64_t t = 0; t < seg; ++t) out[t * r_step] = T(0);
+                } else if (col_runs) {
+                    const T* row = chan + n * sn + ih * sh;
+                    const Run& R = col_runs[kw];
+                    const int64_t a = std::clamp(R.lo, ow, ow + seg), b = std::clamp(R.hi, a, ow + seg);
+                    for (int64_t t = ow; t < a; ++t) out[(t - ow) * r_step] = T(0);
+                    if (r_step == 1 && R.step == 1 && sw == 1) {
+                        if (b > a) std::memcpy(out + (a - ow), row + a + R.off, sizeof(T) * (b - a));
+                    } else {
+                        for (int64_t t = a; t < b; ++t)
+                            out[(t - ow) * r_step] = row[(t * R.step + R.off) * sw];
+                    }
+                    for (int64_t t = b; t < ow + seg; ++t) out[(t - ow) * r_step] = T(0);
+                } else {
+                    const T* row = chan + n * sn + ih * sh;
+                    const int64_t* ct = col_tab + kw;
+                    for (int64_t t = 0; t < seg; ++t) {
+                        const int64_t iw = ct[(ow + t) * KW];
+                        out[t * r_step] = iw >= 0 ? row[iw * sw] : T(0);
+                    }
+                }
+                rr += seg;
+                ow += seg;
+                if (ow == Wg) {
+                    ow = 0;
+                    if (++oh == Hg) oh = 0, ++n;
+                }
             }
         }
     }
@@ -168,6 +256,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     const T slope = T(negative_slope);
     const std::vector<int64_t> rows = forward_taps(Ho, s.KH, s.H, s.stride_h, s.pad_top, s.dilation_h);
     const std::vector<int64_t> cols = forward_taps(Wo, s.KW, s.W, s.stride_w, s.pad_left, s.dilation_w);
+    const std::vector<Run> runs = straight_runs(cols, Wo, s.KW);
     if (s.channels_last) {
         for (int64_t g = 0; g < G; ++g) {
             PatchMatrix<T> P;
@@ -192,6 +281,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
             P.c0 = g * Cg, P.Cg = Cg, P.KH = s.KH, P.KW = s.KW, P.Hg = Ho, P.Wg = Wo;
             P.row_tab = rows.data(), P.col_tab = cols.data();
             P.channel_fastest = false, P.transposed = true;
+            P.col_runs = runs.empty() ? nullptr : runs.data();
             gemm_ex<T>(c, HoWo, matrix(w + g * Cog * K, K, int64_t(1)), sourced(&P), nullptr, Cog,
                        HoWo, K, T(1), b ? T(1) : T(0), act, slope, max_threads);
         }
@@ -228,8 +318,10 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
     if (dW) {
         const std::vector<int64_t> rows = forward_taps(Ho, s.KH, s.H, s.stride_h, s.pad_top, s.dilation_h);
         const std::vector<int64_t> cols = forward_taps(Wo, s.KW, s.W, s.stride_w, s.pad_left, s.dilation_w);
+        const std::vector<Run> runs = straight_runs(cols, Wo, s.KW);
         for (int64_t g = 0; g < G; ++g) {
             PatchMatrix<T> P;
+            P.col_runs = runs.empty() ? nullptr : runs.data();
             P.src = x, P.c0 = g * Cg, P.Cg = Cg, P.KH = s.KH, P.KW = s.KW, P.Hg = Ho, P.Wg = Wo;
             P.row_tab = rows.data(), P.col_tab = cols.data();
             if (s.channels_last) {
@@ -248,6 +340,8 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
                 D.c0 = g * Cog, D.Cg = Cog, D.KH = 1, D.KW = 1, D.Hg = Ho, D.Wg = Wo;
                 D.row_tab = ident_h.data(), D.col_tab = ident_w.data();
                 D.channel_fastest = false, D.transposed = true;
+                const std::vector<Run> ident_runs = straight_runs(ident_w, Wo, 1);
+                D.col_runs = ident_runs.data();
                 gemm_ex<T>(dW + g * Cog * K, K, sourced(&D), sourced(&P), nullptr, Cog, K, R, T(1),
                            beta, Activation::none, T(0));
             }
@@ -257,6 +351,7 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
     if (dx) {
         const std::vector<int64_t> rows = transposed_taps(s.H, s.KH, Ho, s.stride_h, s.pad_top, s.dilation_h);
         const std::vector<int64_t> cols = transposed_taps(s.W, s.KW, Wo, s.stride_w, s.pad_left, s.dilation_w);
+        const std::vector<Run> runs = straight_runs(cols, s.W, s.KW);  // empty for stride > 1
         const int64_t Kt = KK * Cog;  // the transposed product's depth: taps x the group's outputs
         // The weight with its rows over (tap, output channel), one copy per call.
         std::vector<T> wt(size_t(G * Kt * Cg));
@@ -291,6 +386,7 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
                 Q.c0 = g * Cog, Q.Cg = Cog, Q.KH = s.KH, Q.KW = s.KW, Q.Hg = s.H, Q.Wg = s.W;
                 Q.row_tab = rows.data(), Q.col_tab = cols.data();
                 Q.channel_fastest = false, Q.transposed = true;
+                Q.col_runs = runs.empty() ? nullptr : runs.data();
                 gemm_ex<T>(dx + (n * s.C + g * Cg) * HW, HW, matrix(wt.data() + g * Cg * Kt, Kt, int64_t(1)),
                            sourced(&Q), nullptr, Cg, HW, Kt, T(1), T(0), Activation::none, T(0),
                            max_threads);
