@@ -25,7 +25,9 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/scratch.h"
 #include "gemm/gemm.h"
+#include "gemm/pack.h"
 #include "kernels/dense.h"
 
 namespace lamina {
@@ -105,23 +107,50 @@ class PatchMatrix final : public PanelSource<T> {
     bool channel_fastest;          // columns ordered (kh, kw, c), else (c, kh, kw)
     bool transposed;               // the operand is P^T
 
+    // The source's contiguous runs (channels for channels_last, row pixels for channels_first)
+    // go straight into the panel when they run along it; when they run across it, they are
+    // gathered into a staging tile first and the engine's packing routines transpose that tile
+    // into the panel (4 x 4 SSE transposes for float32), instead of one strided store per value.
     void pack_a(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const override {
+        if (!transposed && channel_fastest) {  // A(i, p) = P(i, p): pixel rows, channel runs
+            T* tile = stage(m * k);
+            fill_by_pixel(tile, i0, m, p0, k, k, 1);
+            pack_a_panel(Ap, tile, k, int64_t(1), m, k, MR);
+            return;
+        }
+        if (transposed && !channel_fastest) {  // A(i, p) = P(p, i): pixel runs along p
+            T* tile = stage(m * k);
+            fill_by_column(tile, p0, k, i0, m, 1, k);
+            pack_a_panel(Ap, tile, k, int64_t(1), m, k, MR);
+            return;
+        }
         if (m < MR) std::memset(Ap, 0, sizeof(T) * k * MR);
-        if (!transposed) fill(Ap, i0, m, p0, k, 1, MR);  // A(i, p) = P(i, p)
-        else fill(Ap, p0, k, i0, m, MR, 1);              // A(i, p) = P(p, i)
+        if (!transposed) fill_by_column(Ap, i0, m, p0, k, 1, MR);
+        else fill_by_pixel(Ap, p0, k, i0, m, MR, 1);
     }
     void pack_b(T* Bp, int64_t p0, int64_t j0, int64_t k, int64_t n, int width) const override {
+        if (!transposed && !channel_fastest) {  // B(p, j) = P(p, j): pixel runs along p
+            T* tile = stage(n * k);
+            fill_by_column(tile, p0, k, j0, n, 1, k);
+            pack_b_panel(Bp, tile, int64_t(1), k, k, n, width);
+            return;
+        }
+        if (transposed && channel_fastest) {  // B(p, j) = P(j, p): channel runs along p
+            T* tile = stage(n * k);
+            fill_by_pixel(tile, j0, n, p0, k, k, 1);
+            pack_b_panel(Bp, tile, int64_t(1), k, k, n, width);
+            return;
+        }
         if (n < width) std::memset(Bp, 0, sizeof(T) * k * width);
-        if (!transposed) fill(Bp, p0, k, j0, n, width, 1);  // B(p, j) = P(p, j)
-        else fill(Bp, j0, n, p0, k, 1, width);              // B(p, j) = P(j, p)
+        if (!transposed) fill_by_pixel(Bp, p0, k, j0, n, width, 1);
+        else fill_by_column(Bp, j0, n, p0, k, 1, width);
     }
 
   private:
-    // dst[r*r_step + q*q_step] = P(r0 + r, q0 + q) for r < nr, q < nq.
-    void fill(T* dst, int64_t r0, int64_t nr, int64_t q0, int64_t nq, int64_t r_step,
-              int64_t q_step) const {
-        if (channel_fastest) fill_by_pixel(dst, r0, nr, q0, nq, r_step, q_step);
-        else fill_by_column(dst, r0, nr, q0, nq, r_step, q_step);
+    // The staging tile of this thread (a panel's worth: KC x NR values at most).
+    static T* stage(int64_t n) {
+        thread_local AlignedBuffer buffer;
+        return static_cast<T*>(buffer.get(sizeof(T) * size_t(n)));
     }
 
     // channels_last: a column run of P within one tap is a contiguous run of channels in the
@@ -131,6 +160,26 @@ class PatchMatrix final : public PanelSource<T> {
         const int64_t HW = Hg * Wg;
         int64_t n = r0 / HW, oh = r0 % HW / Wg, ow = r0 % Wg;
         const int64_t kk0 = q0 / Cg, c_first = q0 % Cg;
+        if (c_first + nq <= Cg && q_step == 1 && sc == 1) {
+            // Every column in one tap (a panel of MR or NR channels, as dW's A is): one lookup
+            // and one short copy per pixel.
+            const int64_t kh = kk0 / KW, kw = kk0 % KW;
+            for (int64_t rr = 0; rr < nr; ++rr) {
+                const int64_t ih = row_tab[oh * KH + kh], iw = col_tab[ow * KW + kw];
+                T* o = dst + rr * r_step;
+                if (ih >= 0 && iw >= 0) {
+                    const T* s = src + n * sn + (c0 + c_first) + ih * sh + iw * sw;
+                    for (int64_t t = 0; t < nq; ++t) o[t] = s[t];
+                } else {
+                    for (int64_t t = 0; t < nq; ++t) o[t] = T(0);
+                }
+                if (++ow == Wg) {
+                    ow = 0;
+                    if (++oh == Hg) oh = 0, ++n;
+                }
+            }
+            return;
+        }
         for (int64_t rr = 0; rr < nr; ++rr) {
             const T* base = src + n * sn + c0 * sc;
             const int64_t* rt = row_tab + oh * KH;
