@@ -478,8 +478,11 @@ def _plan_steps(c, dtype, input_shape):
     not: dense steps on the last axis, activations, dropout, flatten."""
     steps, shape = [], list(input_shape)
     for _ in range(1 + c.below(4)):
-        kind = c.pick(["dense", "dense", "activation", "dropout", "flatten"])
-        if kind == "dense":
+        kind = c.pick(["dense", "dense", "activation", "dropout", "flatten", "conv2d"])
+        if kind == "conv2d":
+            steps.append(_conv_step(c, dtype, shape))
+            shape = steps[-1].pop("_out_shape")
+        elif kind == "dense":
             n_out = c.pick([1, 2, 3, 5]) if c.chance(240) else c.pick(_DIMS)
             n_in = shape[-1] if c.chance(240) else c.pick(_DIMS)
             W = np.array(random_array(c, (n_out, n_in), dtype)) if c.chance(240) else random_array(c)
@@ -514,6 +517,44 @@ def _plan_steps(c, dtype, input_shape):
             where = c.pick(["kind", "arrays", "attrs", "extra"])
             step[where] = random_value(c, "any")
     return steps, shape
+
+
+def _conv_step(c, dtype, shape):
+    """A conv2d step on (C, H, W) / (H, W, C) samples, or rank-2 ones (H = 1), that mostly fits;
+    its expected output shape under "_out_shape" (the input shape when it does not fit)."""
+    last = c.chance(128)
+    rank = len(shape)
+    channels = (shape[-1] if last else shape[0]) if rank else 1
+    groups = c.pick([1, 1, 2])
+    cout = groups * c.pick([1, 2, 3])
+    kh, kw = (1 if rank == 2 else c.pick([1, 2, 3])), c.pick([1, 2, 3])
+    sh, sw, dh, dw = (c.pick([1, 1, 2]) for _ in range(4))
+    pads = [0 if rank == 2 and i < 2 else c.pick([0, 1, 2]) for i in range(4)]
+    cg = max(channels // groups, 1) if c.chance(240) else c.pick(_DIMS)
+    if rank == 2:
+        w_shape = (kw, cg, cout) if last else (cout, cg, kw)
+    else:
+        w_shape = (kh, kw, cg, cout) if last else (cout, cg, kh, kw)
+    W = np.array(random_array(c, w_shape, dtype)) if c.chance(240) else random_array(c)
+    b = None if c.chance(64) else np.array(random_array(c, (cout,), dtype))
+    grads = {name: (None if p is None or c.chance(24) else np.zeros(p.shape, p.dtype) if p.dtype.kind == "f"
+                    else random_array(c)) for name, p in (("weight_grad", W), ("bias_grad", b))}
+    out = list(shape)
+    if rank in (2, 3):
+        h = 1 if rank == 2 else (shape[0] if last else shape[1])
+        w = shape[-2] if last else shape[-1]
+        ho = (h + pads[0] + pads[1] - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + pads[2] + pads[3] - dw * (kw - 1) - 1) // sw + 1
+        if rank == 2:
+            out = [wo, cout] if last else [cout, wo]
+        else:
+            out = [ho, wo, cout] if last else [cout, ho, wo]
+    return {"kind": "conv2d", "arrays": {"weight": W, "bias": b, **grads},
+            "attrs": {"stride_h": sh, "stride_w": sw, "pad_top": pads[0], "pad_bottom": pads[1],
+                      "pad_left": pads[2], "pad_right": pads[3], "dilation_h": dh, "dilation_w": dw,
+                      "groups": groups, "layout": "channels_last" if last else "channels_first",
+                      "activation": c.pick(_ACTIVATIONS), "negative_slope": 0.01},
+            "_out_shape": out}
 
 
 def _plan_updates(c, steps, optimizer):
