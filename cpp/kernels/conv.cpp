@@ -24,6 +24,10 @@
 #include <new>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/parallel.h"
 #include "core/scratch.h"
 #include "gemm/gemm.h"
@@ -58,6 +62,23 @@ std::vector<int64_t> transposed_taps(int64_t in, int64_t K, int64_t out, int64_t
             tab[i * K + k] = t >= 0 && t % stride == 0 && t / stride < out ? t / stride : -1;
         }
     return tab;
+}
+
+// out[0..n) = in[0..n): the runs are short (a panel is 8 to 32 values wide), where a library
+// memcpy call costs as much as the copy; SSE2 is part of the x86-64 baseline.
+inline void copy_run(float* out, const float* in, int64_t n) {
+    int64_t t = 0;
+#if defined(__SSE2__)
+    for (; t + 4 <= n; t += 4) _mm_storeu_ps(out + t, _mm_loadu_ps(in + t));
+#endif
+    for (; t < n; ++t) out[t] = in[t];
+}
+inline void copy_run(double* out, const double* in, int64_t n) {
+    int64_t t = 0;
+#if defined(__SSE2__)
+    for (; t + 2 <= n; t += 2) _mm_storeu_pd(out + t, _mm_loadu_pd(in + t));
+#endif
+    for (; t < n; ++t) out[t] = in[t];
 }
 
 // Where the taps of one column kw read, when that is a straight line: for ow in [lo, hi) the
@@ -185,10 +206,11 @@ class PatchMatrix final : public PanelSource<T> {
             const int64_t* rt = row_tab + oh * KH;
             const int64_t* ct = col_tab + ow * KW;
             T* d = dst + rr * r_step;
-            int64_t kk = kk0, c = c_first;
-            for (int64_t qq = 0; qq < nq; ++kk, c = 0) {
+            int64_t kh = kk0 / KW, kw = kk0 % KW, c = c_first;
+            for (int64_t qq = 0; qq < nq; c = 0) {
                 const int64_t run = std::min(Cg - c, nq - qq);
-                const int64_t ih = rt[kk / KW], iw = ct[kk % KW];
+                const int64_t ih = rt[kh], iw = ct[kw];
+                if (++kw == KW) kw = 0, ++kh;
                 T* o = d + qq * q_step;
                 if (ih >= 0 && iw >= 0) {
                     const T* s = base + ih * sh + iw * sw + c * sc;
@@ -207,51 +229,73 @@ class PatchMatrix final : public PanelSource<T> {
         }
     }
 
-    // channels_first: a run of P's rows within one output row reads one source row, so walk
-    // columns outside and copy row runs inside (a straight copy at stride 1).
+    // channels_first ((c, kh, kw) column order, the only one this is called for): a run of P's
+    // rows within one output row reads one source row, so walk columns outside and copy row runs
+    // inside (a straight copy at stride 1). The rows are cut into such runs once, and the columns
+    // decoded incrementally: no division per column.
     void fill_by_column(T* dst, int64_t r0, int64_t nr, int64_t q0, int64_t nq, int64_t r_step,
                         int64_t q_step) const {
+        struct Segment {
+            int64_t rr, len, ow;
+            int64_t tap_row;  // oh * KH: where this output row's taps start in row_tab
+            int64_t image;    // n * sn
+        };
+        thread_local std::vector<Segment> segments;
+        segments.clear();
         const int64_t HW = Hg * Wg, KK = KH * KW;
-        for (int64_t qq = 0; qq < nq; ++qq) {
-            const int64_t q = q0 + qq;
-            const int64_t c = channel_fastest ? q % Cg : q / KK;
-            const int64_t kk = channel_fastest ? q / Cg : q % KK;
-            const int64_t kh = kk / KW, kw = kk % KW;
-            const T* chan = src + (c0 + c) * sc;
-            T* d = dst + qq * q_step;
+        {
             int64_t n = r0 / HW, oh = r0 % HW / Wg, ow = r0 % Wg;
             for (int64_t rr = 0; rr < nr;) {
-                const int64_t seg = std::min(Wg - ow, nr - rr);
-                const int64_t ih = row_tab[oh * KH + kh];
-                T* out = d + rr * r_step;
-                if (ih < 0) {
-                    for (int64_t t = 0; t < seg; ++t) out[t * r_step] = T(0);
-                } else if (col_runs) {
-                    const T* row = chan + n * sn + ih * sh;
-                    const Run& R = col_runs[kw];
-                    const int64_t a = std::clamp(R.lo, ow, ow + seg), b = std::clamp(R.hi, a, ow + seg);
-                    for (int64_t t = ow; t < a; ++t) out[(t - ow) * r_step] = T(0);
-                    if (r_step == 1 && R.step == 1 && sw == 1) {
-                        if (b > a) std::memcpy(out + (a - ow), row + a + R.off, sizeof(T) * (b - a));
-                    } else {
-                        for (int64_t t = a; t < b; ++t)
-                            out[(t - ow) * r_step] = row[(t * R.step + R.off) * sw];
-                    }
-                    for (int64_t t = b; t < ow + seg; ++t) out[(t - ow) * r_step] = T(0);
-                } else {
-                    const T* row = chan + n * sn + ih * sh;
-                    const int64_t* ct = col_tab + kw;
-                    for (int64_t t = 0; t < seg; ++t) {
-                        const int64_t iw = ct[(ow + t) * KW];
-                        out[t * r_step] = iw >= 0 ? row[iw * sw] : T(0);
-                    }
-                }
-                rr += seg;
-                ow += seg;
+                const int64_t len = std::min(Wg - ow, nr - rr);
+                segments.push_back({rr, len, ow, oh * KH, n * sn});
+                rr += len;
+                ow += len;
                 if (ow == Wg) {
                     ow = 0;
                     if (++oh == Hg) oh = 0, ++n;
                 }
+            }
+        }
+        const bool contiguous = r_step == 1 && sw == 1;
+        int64_t c = q0 / KK, kh = q0 % KK / KW, kw = q0 % KW;
+        for (int64_t qq = 0; qq < nq; ++qq) {
+            const T* chan = src + (c0 + c) * sc;
+            const int64_t* rt = row_tab + kh;
+            T* d = dst + qq * q_step;
+            const Run* R = col_runs ? col_runs + kw : nullptr;
+            const bool straight = R && R->step == 1 && contiguous;
+            for (const Segment& g : segments) {
+                T* out = d + g.rr * r_step;
+                const int64_t ih = rt[g.tap_row];
+                if (ih < 0) {
+                    for (int64_t t = 0; t < g.len; ++t) out[t * r_step] = T(0);
+                    continue;
+                }
+                const T* row = chan + g.image + ih * sh;
+                const int64_t ow = g.ow, end = ow + g.len;
+                if (R) {
+                    const int64_t a = std::clamp(R->lo, ow, end), b = std::clamp(R->hi, a, end);
+                    if (straight) {
+                        std::fill(out, out + (a - ow), T(0));
+                        copy_run(out + (a - ow), row + a + R->off, b - a);
+                        std::fill(out + (b - ow), out + g.len, T(0));
+                        continue;
+                    }
+                    for (int64_t t = ow; t < a; ++t) out[(t - ow) * r_step] = T(0);
+                    for (int64_t t = a; t < b; ++t)
+                        out[(t - ow) * r_step] = row[(t * R->step + R->off) * sw];
+                    for (int64_t t = b; t < end; ++t) out[(t - ow) * r_step] = T(0);
+                } else {
+                    const int64_t* ct = col_tab + kw;
+                    for (int64_t t = 0; t < g.len; ++t) {
+                        const int64_t iw = ct[(ow + t) * KW];
+                        out[t * r_step] = iw >= 0 ? row[iw * sw] : T(0);
+                    }
+                }
+            }
+            if (++kw == KW) {
+                kw = 0;
+                if (++kh == KH) kh = 0, ++c;
             }
         }
     }
