@@ -388,6 +388,12 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
     const int64_t KK = s.KH * s.KW, HoWo = Ho * Wo, HW = s.H * s.W, K = KK * Cg;
     const int64_t R = s.N * HoWo;  // the reduction of dW and db: every output pixel
     const T beta = accumulate ? T(1) : T(0);
+    if (R == 0 || s.Cout == 0) {  // no output pixel: nothing to add, and dx is all zeros
+        if (!accumulate && dW) std::fill(dW, dW + s.Cout * Cg * KK, T(0));
+        if (!accumulate && db) std::fill(db, db + s.Cout, T(0));
+        if (dx) std::fill(dx, dx + s.N * s.C * HW, T(0));
+        return;
+    }
 
     if (db) {
         if (!accumulate) std::fill(db, db + s.Cout, T(0));

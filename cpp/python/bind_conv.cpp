@@ -58,7 +58,9 @@ ConvShape check_conv(const py::array& x, const py::array& w, int64_t stride_h, i
                    " input channels per group, expected " + str(s.C / groups) + " for x " +
                    shape_str(x) + " and groups " + str(groups));
     const int64_t limit = int64_t(1) << 40;
-    if (s.H + pad_top + pad_bottom > limit || s.W + pad_left + pad_right > limit ||
+    if (pad_top > limit || pad_bottom > limit || pad_left > limit || pad_right > limit ||
+        stride_h > limit || stride_w > limit || s.H + pad_top + pad_bottom > limit ||
+        s.W + pad_left + pad_right > limit ||
         dilation_h > limit / s.KH || dilation_w > limit / s.KW)
         fail_value("conv2d: sizes too large");
     if (s.H + pad_top + pad_bottom - dilation_h * (s.KH - 1) - 1 < 0 ||
