@@ -230,3 +230,34 @@ def test_the_binding_checks_geometry_on_its_own():
         _native.conv2d(x, w, None, 0, 1, 0, 0, 0, 0, 1, 1, 1, "channels_first", None)
     with pytest.raises(ValueError, match="channels"):
         _native.conv2d(x, w, None, 1, 1, 0, 0, 0, 0, 1, 1, 1, "channels_last", None)
+
+
+# A 1x1 convolution is a plain product, and the engine's virtual operands pack exactly the panels
+# its strided operands would: over the register-tile and cache-block edges (m and n around MR and
+# NR, k around KC), the implicit GEMM gives bitwise what lamina.ops.matmul gives.
+EDGE_M = [1, 5, 6, 7, 13, 97]         # pixels (channels_last) or output channels (channels_first)
+EDGE_N = [1, 7, 8, 15, 16, 17, 33]    # output channels (channels_last) or pixels (channels_first)
+EDGE_K = [1, 255, 256, 257, 513, 1027]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_1x1_convolution_is_bitwise_the_product_over_tile_edges(isa, packing, dtype):
+    rng = np.random.default_rng(7)
+    for m, n, k in [(m, n, 3) for m in EDGE_M for n in EDGE_N] + [(13, 17, k) for k in EDGE_K] + [(7, 33, 513)]:
+        # channels_last: y (1, m, 1, n) = x (m, k) @ w (k, n); A is the gathered operand
+        x = rng.standard_normal((1, m, 1, k)).astype(dtype)
+        w = rng.standard_normal((1, 1, k, n)).astype(dtype)
+        geo = dict(GOOD, layout="channels_last")
+        y = ops.conv2d(x, w, **geo)
+        np.testing.assert_array_equal(y.reshape(m, n), ops.matmul(x.reshape(m, k), w.reshape(k, n)),
+                                      err_msg=f"channels_last m={m} n={n} k={k}")
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dW, _ = ops.conv2d_backward(dy, x, w, **geo)
+        np.testing.assert_array_equal(dW.reshape(k, n), ops.matmul(x.reshape(m, k).T, dy.reshape(m, n)),
+                                      err_msg=f"channels_last dW m={m} n={n} k={k}")
+        # channels_first: y (1, m, 1, n) = w (m, k) @ x (k, n); B is the gathered operand
+        x = rng.standard_normal((1, k, 1, n)).astype(dtype)
+        w = rng.standard_normal((m, k, 1, 1)).astype(dtype)
+        y = ops.conv2d(x, w, **GOOD)
+        np.testing.assert_array_equal(y.reshape(m, n), ops.matmul(w.reshape(m, k), x.reshape(k, n)),
+                                      err_msg=f"channels_first m={m} n={n} k={k}")
