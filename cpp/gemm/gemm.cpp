@@ -78,6 +78,7 @@ struct Job {
 // B stays in place when its rows are contiguous (the kernel needs vectors of a row) and it is small.
 // Neither changes the order of any sum: the results are bitwise the same either way.
 constexpr int64_t kInPlaceElements = 1 << 16;  // 256 KiB of float32: a quarter of L2
+constexpr int64_t kSourceBlockBytes = 1 << 19;  // a packed block of a gathered B: half of a 1 MiB L2
 
 enum PackingMode : int { kAuto = 0, kPacked = 1, kInPlace = 2 };
 const char* const kPackingNames[] = {"auto", "packed", "in_place"};
@@ -177,8 +178,14 @@ void run_on_this_thread(const Job<T>& job, const Blocking<T>& bl) {
     const auto round_up = [](int64_t x, int64_t unit) { return ceil_div(x, unit) * unit; };
     const int64_t kc = job.K <= bl.KC ? (job.K + 7) / 8 * 8
                                       : std::min(bl.KC, round_up(ceil_div(job.K, ceil_div(job.K, bl.KC)), 8));
-    const int64_t nc = job.N <= bl.NC ? round_up(job.N, bl.NR)
-                                      : std::min(bl.NC, round_up(ceil_div(job.N, ceil_div(job.N, bl.NC)), bl.NR));
+    int64_t nc = job.N <= bl.NC ? round_up(job.N, bl.NR)
+                                : std::min(bl.NC, round_up(ceil_div(job.N, ceil_div(job.N, bl.NC)), bl.NR));
+    // A gathered B (a source) is packed at some cost per value, then read back: a block that
+    // stays in L2 is read back from there (a 3x3 convolution's forward ran 8% faster with B blocks
+    // of 512 KiB than of 3.6 MiB). Only when A is a matrix, which each extra block re-reads cheaply;
+    // the order of every sum is unchanged.
+    if (job.b_src && !job.a_src)
+        nc = std::min(nc, std::max<int64_t>(bl.NR, kSourceBlockBytes / int64_t(sizeof(T) * kc) / bl.NR * bl.NR));
     const int64_t mc = std::min(bl.MC, round_up(job.M, bl.MR));
     T* Ap = job.pack_a ? static_cast<T*>(a_buffer.get(sizeof(T) * mc * kc)) : nullptr;
     T* Bp = static_cast<T*>(b_buffer.get(sizeof(T) * kc * (job.pack_b ? nc : bl.NR)));
