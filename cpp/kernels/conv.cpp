@@ -400,14 +400,22 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
         if (s.channels_last) {
             column_sums(db, dy, R, s.Cout);
         } else {
-            // Each channel summed over images, then pixels, in order: a fixed order per channel.
+            // Each channel summed in 16 lanes (pixel p into lane p % 16, images in order), the
+            // lanes then added in order: a fixed order for any thread count, and a loop the
+            // compiler vectorises (one running sum would be a chain of dependent adds).
+            constexpr int kLanes = 16;
             parallel_for(s.Cout, double(R), 1 << 16, [&](int64_t c0, int64_t c1) {
                 for (int64_t co = c0; co < c1; ++co) {
-                    T sum = db[co];
+                    T lane[kLanes] = {};
                     for (int64_t n = 0; n < s.N; ++n) {
                         const T* row = dy + (n * s.Cout + co) * HoWo;
-                        for (int64_t p = 0; p < HoWo; ++p) sum += row[p];
+                        int64_t p = 0;
+                        for (; p + kLanes <= HoWo; p += kLanes)
+                            for (int l = 0; l < kLanes; ++l) lane[l] += row[p + l];
+                        for (int l = 0; p < HoWo; ++p, ++l) lane[l] += row[p];
                     }
+                    T sum = db[co];
+                    for (int l = 0; l < kLanes; ++l) sum += lane[l];
                     db[co] = sum;
                 }
             });
