@@ -132,14 +132,18 @@ class PatchMatrix final : public PanelSource<T> {
     // go straight into the panel when they run along it; when they run across it, they are
     // gathered into a staging tile first and the engine's packing routines transpose that tile
     // into the panel (4 x 4 SSE transposes for float32), instead of one strided store per value.
+    // With one channel per group the two column orders are the same, and channels_last takes the
+    // channels_first walk (a pixel run instead of one-channel runs: the first layer of an image
+    // model, and depthwise convolution).
     void pack_a(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const override {
-        if (!transposed && channel_fastest) {  // A(i, p) = P(i, p): pixel rows, channel runs
+        const bool by_pixel = channel_fastest && Cg > 1;
+        if (!transposed && by_pixel) {  // A(i, p) = P(i, p): pixel rows, channel runs
             T* tile = stage(m * k);
             fill_by_pixel(tile, i0, m, p0, k, k, 1);
             pack_a_panel(Ap, tile, k, int64_t(1), m, k, MR);
             return;
         }
-        if (transposed && !channel_fastest) {  // A(i, p) = P(p, i): pixel runs along p
+        if (transposed && !by_pixel) {  // A(i, p) = P(p, i): pixel runs along p
             T* tile = stage(m * k);
             fill_by_column(tile, p0, k, i0, m, 1, k);
             pack_a_panel(Ap, tile, k, int64_t(1), m, k, MR);
@@ -150,13 +154,14 @@ class PatchMatrix final : public PanelSource<T> {
         else fill_by_pixel(Ap, p0, k, i0, m, MR, 1);
     }
     void pack_b(T* Bp, int64_t p0, int64_t j0, int64_t k, int64_t n, int width) const override {
-        if (!transposed && !channel_fastest) {  // B(p, j) = P(p, j): pixel runs along p
+        const bool by_pixel = channel_fastest && Cg > 1;
+        if (!transposed && !by_pixel) {  // B(p, j) = P(p, j): pixel runs along p
             T* tile = stage(n * k);
             fill_by_column(tile, p0, k, j0, n, 1, k);
             pack_b_panel(Bp, tile, int64_t(1), k, k, n, width);
             return;
         }
-        if (transposed && channel_fastest) {  // B(p, j) = P(j, p): channel runs along p
+        if (transposed && by_pixel) {  // B(p, j) = P(j, p): channel runs along p
             T* tile = stage(n * k);
             fill_by_pixel(tile, j0, n, p0, k, k, 1);
             pack_b_panel(Bp, tile, int64_t(1), k, k, n, width);
@@ -229,7 +234,8 @@ class PatchMatrix final : public PanelSource<T> {
         }
     }
 
-    // channels_first ((c, kh, kw) column order, the only one this is called for): a run of P's
+    // channels_first ((c, kh, kw) column order, the only one this is called for, or one channel
+    // per group, where both orders agree): a run of P's
     // rows within one output row reads one source row, so walk columns outside and copy row runs
     // inside (a straight copy at stride 1). The rows are cut into such runs once, and the columns
     // decoded incrementally: no division per column.
