@@ -81,6 +81,23 @@ inline void copy_run(double* out, const double* in, int64_t n) {
     for (; t < n; ++t) out[t] = in[t];
 }
 
+// out[0..n) = 0, for the same short runs (a library memset call per run of a few values cost 7%
+// of a small image's dx).
+inline void zero_run(float* out, int64_t n) {
+    int64_t t = 0;
+#if defined(__SSE2__)
+    for (; t + 4 <= n; t += 4) _mm_storeu_ps(out + t, _mm_setzero_ps());
+#endif
+    for (; t < n; ++t) out[t] = 0.0f;
+}
+inline void zero_run(double* out, int64_t n) {
+    int64_t t = 0;
+#if defined(__SSE2__)
+    for (; t + 2 <= n; t += 2) _mm_storeu_pd(out + t, _mm_setzero_pd());
+#endif
+    for (; t < n; ++t) out[t] = 0.0;
+}
+
 // Where the taps of one column kw read, when that is a straight line: for ow in [lo, hi) the
 // source column is ow*step + off, outside it padding. True of every forward table, and of the
 // transposed one at stride 1; the gather then copies runs instead of looking each index up.
@@ -274,7 +291,9 @@ class PatchMatrix final : public PanelSource<T> {
                 T* out = d + g.rr * r_step;
                 const int64_t ih = rt[g.tap_row];
                 if (ih < 0) {
-                    for (int64_t t = 0; t < g.len; ++t) out[t * r_step] = T(0);
+                    if (r_step == 1) zero_run(out, g.len);
+                    else
+                        for (int64_t t = 0; t < g.len; ++t) out[t * r_step] = T(0);
                     continue;
                 }
                 const T* row = chan + g.image + ih * sh;
@@ -282,9 +301,9 @@ class PatchMatrix final : public PanelSource<T> {
                 if (R) {
                     const int64_t a = std::clamp(R->lo, ow, end), b = std::clamp(R->hi, a, end);
                     if (straight) {
-                        std::fill(out, out + (a - ow), T(0));
+                        zero_run(out, a - ow);
                         copy_run(out + (a - ow), row + a + R->off, b - a);
-                        std::fill(out + (b - ow), out + g.len, T(0));
+                        zero_run(out + (b - ow), end - b);
                         continue;
                     }
                     for (int64_t t = ow; t < a; ++t) out[(t - ow) * r_step] = T(0);
