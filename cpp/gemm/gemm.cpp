@@ -42,6 +42,16 @@ void apply_activation_tile(T* C, int64_t ldc, int64_t m, int64_t n, Activation a
     for (int64_t i = 0; i < m; ++i) activate<T>(C + i * ldc, C + i * ldc, n, act, slope);
 }
 
+// A finished tile gets its row bias (rb[i] added to row i), then its activation.
+template <typename T>
+void finish_tile_rows(T* C, int64_t ldc, int64_t m, int64_t n, const T* rb, Activation act, T slope) {
+    for (int64_t i = 0; i < m; ++i) {
+        T* c = C + i * ldc;
+        for (int64_t j = 0; j < n; ++j) c[j] += rb[i];
+        activate<T>(c, c, n, act, slope);
+    }
+}
+
 // K == 0: the product is empty and one row of C becomes c[j] = act(beta*c[j] + bias[j]).
 template <typename T>
 void finish_empty_row(T* c, const T* bias, int64_t n, T beta, Activation act, T slope) {
@@ -70,6 +80,7 @@ struct Job {
     const PanelSource<T>* a_src = nullptr;
     const PanelSource<T>* b_src = nullptr;
     int64_t a_row0 = 0, b_col0 = 0;
+    const T* row_bias = nullptr;  // (M,): added to every column of its row of C (gemm_ex)
 };
 
 // Packing copies an operand so that the micro-kernel reads it contiguously and from cache; it
@@ -125,10 +136,12 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
             }
 
             // beta applies once, on the first slice of the sum; bias and activation on the last.
+            // A row bias comes after the kernel's write-back, so the activation does too.
             Epilogue<T> ep{job.alpha, pc == 0 ? job.beta : T(1), nullptr,
-                           last && job.act == Activation::relu};
+                           last && job.act == Activation::relu && !job.row_bias};
             const bool late_activation =
-                last && job.act != Activation::none && job.act != Activation::relu;
+                last && job.act != Activation::none && (job.act != Activation::relu || job.row_bias);
+            const bool late_row_bias = last && job.row_bias;
 
             for (int64_t ic = 0; ic < job.M; ic += bl.MC) {
                 const int64_t mc = std::min(bl.MC, job.M - ic);
@@ -160,7 +173,9 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
                         const int64_t m = std::min(rows, mc - ir);
                         T* c = job.C + (ic + ir) * job.ldc + jc + jr;
                         bl.kernel(kc, a + ir * a_tile, rsa, csa, b, rsb, c, job.ldc, m, n, ep);
-                        if (late_activation)
+                        if (late_row_bias)
+                            finish_tile_rows(c, job.ldc, m, n, job.row_bias + ic + ir, job.act, job.slope);
+                        else if (late_activation)
                             apply_activation_tile(c, job.ldc, m, n, job.act, job.slope);
                     }
                 }
@@ -213,6 +228,7 @@ Job<T> part_of(const Job<T>& job, int t, int parts, int64_t MR, int64_t NR) {
         sub.C += i0 * job.ldc;
         if (job.a_src) sub.a_row0 += i0;
         else sub.A += i0 * job.rsa;
+        if (sub.row_bias) sub.row_bias += i0;
     }
     return sub;
 }
@@ -282,17 +298,21 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
 template <typename T>
 void gemm_ex(T* C, int64_t ldc, const Operand<T>& A, const Operand<T>& B, const T* bias,
              int64_t M, int64_t N, int64_t K, T alpha, T beta, Activation act, T negative_slope,
-             int max_threads) {
+             int max_threads, const T* row_bias) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
-        for (int64_t i = 0; i < M; ++i)
-            finish_empty_row<T>(C + i * ldc, bias, N, beta, act, negative_slope);
+        for (int64_t i = 0; i < M; ++i) {
+            finish_empty_row<T>(C + i * ldc, bias, N, beta, row_bias ? Activation::none : act,
+                                negative_slope);
+            if (row_bias) finish_tile_rows<T>(C + i * ldc, ldc, 1, N, row_bias + i, act, negative_slope);
+        }
         return;
     }
     Job<T> job{C, ldc, A.data, A.rs, A.cs, B.data, B.rs, B.cs, bias, M, N, K, alpha, beta, act,
                negative_slope, true, true};
     job.a_src = A.source;
     job.b_src = B.source;
+    job.row_bias = row_bias;
     run_job(job, max_threads);
 }
 
@@ -304,9 +324,9 @@ template void gemm<double>(double*, int64_t, const double*, int64_t, int64_t, co
                            Activation, double);
 template void gemm_ex<float>(float*, int64_t, const Operand<float>&, const Operand<float>&,
                              const float*, int64_t, int64_t, int64_t, float, float, Activation,
-                             float, int);
+                             float, int, const float*);
 template void gemm_ex<double>(double*, int64_t, const Operand<double>&, const Operand<double>&,
                               const double*, int64_t, int64_t, int64_t, double, double, Activation,
-                              double, int);
+                              double, int, const double*);
 
 }  // namespace lamina

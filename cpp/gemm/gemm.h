@@ -45,12 +45,14 @@ struct Operand {
 // gemm() with operands that may be sources. A source is always packed (through its methods);
 // a matrix operand follows the packing mode as in gemm(). max_threads caps the threads the call
 // may use (0: as gemm() decides; 1: this thread only, for callers that already run in parallel).
-// Threads split M or N only, so results are bitwise the same for any thread count. A source's
-// methods are called concurrently from several threads: they must only read shared state.
+// row_bias (M,), or nullptr, is added to every element of its row of C after the product (before
+// the activation): C = act(alpha*A@B + beta*C + bias + row_bias). Threads split M or N only, so
+// results are bitwise the same for any thread count. A source's methods are called concurrently
+// from several threads: they must only read shared state.
 template <typename T>
 void gemm_ex(T* C, int64_t ldc, const Operand<T>& A, const Operand<T>& B, const T* bias,
              int64_t M, int64_t N, int64_t K, T alpha, T beta, Activation act, T negative_slope,
-             int max_threads = 0);
+             int max_threads = 0, const T* row_bias = nullptr);
 
 // Which operands the micro-kernel reads packed: "auto" (packing only where it pays; the default),
 // "packed" (always both) or "in_place" (every operand the kernel can read in place: A always,

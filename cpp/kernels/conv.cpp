@@ -387,13 +387,11 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
         }
         return;
     }
-    // channels_first: the bias runs along C's rows, so C starts as the bias and beta is 1.
+    // channels_first: the bias runs along C's rows (the engine's row bias, added to each tile as
+    // it is finished).
     for_each_image(s.N, double(s.Cout) * double(HoWo) * double(K), [&](int64_t n, int max_threads) {
         for (int64_t g = 0; g < G; ++g) {
             T* c = y + (n * s.Cout + g * Cog) * HoWo;
-            if (b)
-                for (int64_t co = 0; co < Cog; ++co)
-                    std::fill(c + co * HoWo, c + (co + 1) * HoWo, b[g * Cog + co]);
             PatchMatrix<T> P;
             P.src = x + n * s.C * s.H * s.W, P.sn = 0, P.sc = s.H * s.W, P.sh = s.W, P.sw = 1;
             P.c0 = g * Cg, P.Cg = Cg, P.KH = s.KH, P.KW = s.KW, P.Hg = Ho, P.Wg = Wo;
@@ -401,7 +399,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
             P.channel_fastest = false, P.transposed = true;
             P.col_runs = runs.empty() ? nullptr : runs.data();
             gemm_ex<T>(c, HoWo, matrix(w + g * Cog * K, K, int64_t(1)), sourced(&P), nullptr, Cog,
-                       HoWo, K, T(1), b ? T(1) : T(0), act, slope, max_threads);
+                       HoWo, K, T(1), T(0), act, slope, max_threads, b ? b + g * Cog : nullptr);
         }
     });
 }
