@@ -23,6 +23,7 @@ CASES = [
     (33, 2, 5, 6, 3, 3, 2, (1, 2), (1, 1, 0, 1), (1, 2), 1),    # batch 33
     (3, 7, 5, 5, 13, 2, 2, (1, 1), (0, 0, 0, 0), (1, 1), 1),    # prime channel counts, even kernel
     (2, 40, 6, 6, 35, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),   # deeper than an MR/NR tile
+    (3, 1, 10, 9, 6, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),    # one input channel (a first layer)
 ]
 LAYOUTS = ["channels_first", "channels_last"]
 DTYPES = [np.float32, np.float64]
