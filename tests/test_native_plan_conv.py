@@ -138,9 +138,10 @@ def test_output_shapes():
     (dict(attrs={"dilation_w": 5}), "kernel larger"),
     (dict(sample=(3, 7, 6, 1)), "per sample"),
     (dict(bias=np.zeros(3)), "bias"),
+    (dict(sample=(3, 7), weight=np.zeros((4, 3, 3)), attrs={"pad_top": 1}), "pad_top"),
 ])
 def test_bad_descriptors_name_the_step(change, match):
-    W = np.zeros((4, 3, 3, 3))
+    W = change.get("weight", np.zeros((4, 3, 3, 3)))
     step = conv_step(W, change.get("bias", np.zeros(4)), "channels_first", None)
     step["attrs"].update(change.get("attrs", {}))
     with pytest.raises(ValueError, match=match) as info:

@@ -98,6 +98,11 @@ std::unique_ptr<Step<T>> make_conv_step(const Shape& in, const T* W, const T* b,
         throw std::invalid_argument("stride, dilation and groups must be >= 1");
     if (s.pad_top < 0 || s.pad_bottom < 0 || s.pad_left < 0 || s.pad_right < 0)
         throw std::invalid_argument("padding must be >= 0");
+    if (one_d && (s.pad_top != 0 || s.pad_bottom != 0))  // H = 1 stays 1: the output has no H
+        throw std::invalid_argument("a 1-D input " + in.str() +
+                                    " takes no pad_top or pad_bottom (got " +
+                                    std::to_string(s.pad_top) + ", " +
+                                    std::to_string(s.pad_bottom) + ")");
     if (s.KH < 1 || s.KW < 1 || s.Cout < 1)
         throw std::invalid_argument("weight has shape " + w_shape.str() +
                                     "; a conv2d step needs a kernel and an output channel");
