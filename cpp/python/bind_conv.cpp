@@ -57,12 +57,14 @@ ConvShape check_conv(const py::array& x, const py::array& w, int64_t stride_h, i
         fail_value("conv2d: weight " + shape_str(w) + " has " + str(wc) +
                    " input channels per group, expected " + str(s.C / groups) + " for x " +
                    shape_str(x) + " and groups " + str(groups));
-    const int64_t limit = int64_t(1) << 40;
+    // Each padded side and dilated kernel within 2**31 positions: far beyond any real image,
+    // and small enough that no size below overflows.
+    const int64_t limit = int64_t(1) << 31;
     if (pad_top > limit || pad_bottom > limit || pad_left > limit || pad_right > limit ||
         stride_h > limit || stride_w > limit || s.H + pad_top + pad_bottom > limit ||
         s.W + pad_left + pad_right > limit ||
         dilation_h > limit / s.KH || dilation_w > limit / s.KW)
-        fail_value("conv2d: sizes too large");
+        fail_value("conv2d: a padded side, stride or dilated kernel beyond 2**31 positions");
     if (s.H + pad_top + pad_bottom - dilation_h * (s.KH - 1) - 1 < 0 ||
         s.W + pad_left + pad_right - dilation_w * (s.KW - 1) - 1 < 0)
         fail_value("conv2d: kernel larger than the padded input: input " + str(s.H) + "x" +

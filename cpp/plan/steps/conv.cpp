@@ -109,11 +109,11 @@ std::unique_ptr<Step<T>> make_conv_step(const Shape& in, const T* W, const T* b,
     if (s.C % s.groups != 0 || s.Cout % s.groups != 0 || wc != s.C / s.groups)
         throw std::invalid_argument("weight " + w_shape.str() + " does not fit input " + in.str() +
                                     " with groups " + std::to_string(s.groups));
-    const int64_t limit = int64_t(1) << 40;
+    const int64_t limit = int64_t(1) << 31;  // as the binding of conv2d bounds them
     if (s.pad_top > limit || s.pad_bottom > limit || s.pad_left > limit || s.pad_right > limit ||
         s.dilation_h > limit / s.KH || s.dilation_w > limit / s.KW || s.stride_h > limit ||
         s.stride_w > limit)
-        throw std::invalid_argument("sizes too large");
+        throw std::invalid_argument("a padded side, stride or dilated kernel beyond 2**31 positions");
     if (s.H + s.pad_top + s.pad_bottom < s.dilation_h * (s.KH - 1) + 1 ||
         s.W + s.pad_left + s.pad_right < s.dilation_w * (s.KW - 1) + 1)
         throw std::invalid_argument("kernel larger than the padded input " + in.str());
