@@ -1,0 +1,494 @@
+// Pooling kernels. Forward: threads split output rows ((n, c, oh) channels_first, (n, oh)
+// channels_last); channels_first walks each window cell (i, j) over a whole output row, so the
+// inner loop runs over output width, and channels_last runs the inner loop over the contiguous
+// channels. Backward scatters into dx, so threads take whole planes (channels_first) or whole
+// (sample, channel block)s (channels_last): no two threads ever add into one cell, and each cell
+// receives its terms in the same order for any split.
+#include "kernels/pooling.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/parallel.h"
+
+namespace lamina {
+
+namespace {
+
+constexpr double kMinWorkPerThread = 1 << 15;  // element operations
+
+// The window cells k in [lo, hi) of one axis whose position start + k*dilation lies in [0, in).
+struct Span {
+    int64_t lo, hi;
+};
+
+inline Span valid_cells(int64_t start, int64_t kernel, int64_t dilation, int64_t in) {
+    const int64_t lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
+    const int64_t hi = start > in - 1 ? 0 : std::min(kernel, (in - 1 - start) / dilation + 1);
+    return {lo, std::max(lo, hi)};
+}
+
+// The outputs o in [lo, hi) of [0, out) whose cell o*stride + offset lies in [0, in).
+inline Span valid_outputs(int64_t offset, int64_t stride, int64_t out, int64_t in) {
+    const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    const int64_t hi = offset > in - 1 ? 0 : std::min(out, (in - 1 - offset) / stride + 1);
+    return {std::min(lo, out), std::max(std::min(lo, out), hi)};
+}
+
+// PyTorch's average divisor for the window starting at (hs, ws): clipped to the padded input when
+// count_include_pad, else to the input, or divisor_override.
+inline int64_t avg_divisor(const Pool2d& g, int64_t hs, int64_t ws, bool count_include_pad,
+                           int64_t divisor_override) {
+    if (divisor_override > 0) return divisor_override;
+    const int64_t he = std::min(hs + g.kernel_h, g.in_h + g.pad_bottom);
+    const int64_t we = std::min(ws + g.kernel_w, g.in_w + g.pad_right);
+    if (count_include_pad) return (he - hs) * (we - ws);
+    return (std::min(he, g.in_h) - std::max(hs, int64_t(0))) *
+           (std::min(we, g.in_w) - std::max(ws, int64_t(0)));
+}
+
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return i * in / out; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
+    return ((i + 1) * in + out - 1) / out;
+}
+
+template <typename T>
+constexpr T lowest() { return -std::numeric_limits<T>::infinity(); }
+
+// Channels per work item of a channels_last backward: whole samples when there are enough of them
+// to share, otherwise blocks of channels as well.
+inline int64_t channel_block(const Pool2d& g) {
+    const int64_t threads = get_num_threads();
+    return g.batch >= 2 * threads ? std::max<int64_t>(g.channels, 1)
+                                  : std::max<int64_t>(std::min<int64_t>(g.channels, 32), 1);
+}
+
+}  // namespace
+
+int64_t pool_output_length(int64_t in, int64_t kernel, int64_t stride, int64_t pad_begin,
+                           int64_t pad_end, int64_t dilation, bool ceil_mode) {
+    // PyTorch's pooling_output_shape, with a floor division that rounds towards -infinity.
+    const int64_t num = in + pad_begin + pad_end - dilation * (kernel - 1) - 1 +
+                        (ceil_mode ? stride - 1 : 0);
+    int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad_begin) --out;
+    return out;
+}
+
+std::string pool2d_plan(Pool2d& g, bool ceil_mode) {
+    auto str = [](int64_t v) { return std::to_string(v); };
+    const struct {
+        const char* name;
+        int64_t value, minimum;
+    } sizes[] = {{"kernel_h", g.kernel_h, 1},     {"kernel_w", g.kernel_w, 1},
+                 {"stride_h", g.stride_h, 1},     {"stride_w", g.stride_w, 1},
+                 {"dilation_h", g.dilation_h, 1}, {"dilation_w", g.dilation_w, 1},
+                 {"pad_top", g.pad_top, 0},       {"pad_bottom", g.pad_bottom, 0},
+                 {"pad_left", g.pad_left, 0},     {"pad_right", g.pad_right, 0}};
+    for (const auto& s : sizes)
+        if (s.value < s.minimum || s.value >= kPoolMax)
+            return std::string(s.name) + " must be in [" + str(s.minimum) + ", 2**31), got " +
+                   str(s.value);
+    if (g.batch < 0 || g.channels < 0 || g.in_h < 1 || g.in_w < 1 || g.in_h >= kPoolMax ||
+        g.in_w >= kPoolMax)
+        return "input height and width must be in [1, 2**31), got " + str(g.in_h) + " x " +
+               str(g.in_w);
+    g.out_h = pool_output_length(g.in_h, g.kernel_h, g.stride_h, g.pad_top, g.pad_bottom,
+                                 g.dilation_h, ceil_mode);
+    g.out_w = pool_output_length(g.in_w, g.kernel_w, g.stride_w, g.pad_left, g.pad_right,
+                                 g.dilation_w, ceil_mode);
+    if (g.out_h < 1 || g.out_w < 1)
+        return "kernel larger than the padded input: input " + str(g.in_h) + " x " + str(g.in_w) +
+               " padded by (" + str(g.pad_top) + ", " + str(g.pad_bottom) + ", " + str(g.pad_left) +
+               ", " + str(g.pad_right) + "), kernel " + str(g.kernel_h) + " x " + str(g.kernel_w) +
+               " with dilation " + str(g.dilation_h) + " x " + str(g.dilation_w) +
+               " gives an output of " + str(g.out_h) + " x " + str(g.out_w);
+    // Every window must hold an input cell (else a max has no value and an average no divisor).
+    // Windows that start inside the input do; those that start past it never do; those that start
+    // in the leading padding are checked one by one (with dilation they can step over the input).
+    const struct {
+        const char* axis;
+        int64_t out, in, kernel, stride, pad, dilation;
+    } axes[] = {{"rows", g.out_h, g.in_h, g.kernel_h, g.stride_h, g.pad_top, g.dilation_h},
+                {"columns", g.out_w, g.in_w, g.kernel_w, g.stride_w, g.pad_left, g.dilation_w}};
+    for (const auto& a : axes) {
+        auto empty = [&](int64_t o) {
+            const Span s = valid_cells(o * a.stride - a.pad, a.kernel, a.dilation, a.in);
+            return s.lo >= s.hi;
+        };
+        int64_t bad = empty(a.out - 1) ? a.out - 1 : -1;
+        for (int64_t o = 0; bad < 0 && o < a.out && o * a.stride < a.pad; ++o)
+            if (empty(o)) bad = o;
+        if (bad >= 0)
+            return "window " + str(bad) + " along the " + a.axis + " lies entirely in the " +
+                   "padding (input " + str(a.in) + ", padding " + str(a.pad) + ", kernel " +
+                   str(a.kernel) + ", stride " + str(a.stride) + ", dilation " + str(a.dilation) +
+                   ")";
+    }
+    return "";
+}
+
+// ---- max --------------------------------------------------------------------------------------
+
+template <typename T, typename I>
+void max_pool2d_forward(T* y, I* indices, const T* x, const Pool2d& g) {
+    const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
+    if (g.output_size() == 0) return;
+    if (!g.channels_last) {
+        const int64_t rows = g.batch * C * Ho;
+        parallel_for(rows, double(Wo * g.kernel_h * g.kernel_w), kMinWorkPerThread,
+                     [&](int64_t lo, int64_t hi) {
+            for (int64_t r = lo; r < hi; ++r) {
+                const int64_t plane = r / Ho, oh = r % Ho;
+                const T* xp = x + plane * H * W;
+                T* yr = y + r * Wo;
+                I* ir = indices ? indices + r * Wo : nullptr;
+                const int64_t hs = oh * g.stride_h - g.pad_top;
+                const Span rows_in = valid_cells(hs, g.kernel_h, g.dilation_h, H);
+                const int64_t h0 = hs + rows_in.lo * g.dilation_h;
+                for (int64_t ow = 0; ow < Wo; ++ow) {
+                    const int64_t ws = ow * g.stride_w - g.pad_left;
+                    yr[ow] = lowest<T>();
+                    if (ir) ir[ow] = I(h0 * W + ws + valid_cells(ws, g.kernel_w, g.dilation_w, W).lo *
+                                                       g.dilation_w);
+                }
+                for (int64_t i = rows_in.lo; i < rows_in.hi; ++i) {
+                    const int64_t ih = hs + i * g.dilation_h;
+                    const T* xr = xp + ih * W;
+                    for (int64_t j = 0; j < g.kernel_w; ++j) {
+                        const int64_t offset = j * g.dilation_w - g.pad_left;
+                        const Span o = valid_outputs(offset, g.stride_w, Wo, W);
+                        const int64_t sw = g.stride_w;
+                        if (ir) {
+                            const int64_t base = ih * W + offset;
+                            for (int64_t ow = o.lo; ow < o.hi; ++ow) {
+                                const T v = xr[ow * sw + offset], m = yr[ow];
+                                const bool take = v > m || v != v;
+                                yr[ow] = take ? v : m;
+                                ir[ow] = take ? I(base + ow * sw) : ir[ow];
+                            }
+                        } else {
+                            for (int64_t ow = o.lo; ow < o.hi; ++ow) {
+                                const T v = xr[ow * sw + offset], m = yr[ow];
+                                yr[ow] = (v > m || v != v) ? v : m;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        return;
+    }
+    const int64_t rows = g.batch * Ho;
+    parallel_for(rows, double(Wo * C * g.kernel_h * g.kernel_w), kMinWorkPerThread,
+                 [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            const int64_t n = r / Ho, oh = r % Ho;
+            const T* xn = x + n * H * W * C;
+            const int64_t hs = oh * g.stride_h - g.pad_top;
+            const Span rows_in = valid_cells(hs, g.kernel_h, g.dilation_h, H);
+            for (int64_t ow = 0; ow < Wo; ++ow) {
+                T* yv = y + (r * Wo + ow) * C;
+                I* iv = indices ? indices + (r * Wo + ow) * C : nullptr;
+                const int64_t ws = ow * g.stride_w - g.pad_left;
+                const Span cols_in = valid_cells(ws, g.kernel_w, g.dilation_w, W);
+                const I first = I((hs + rows_in.lo * g.dilation_h) * W + ws +
+                                  cols_in.lo * g.dilation_w);
+                for (int64_t c = 0; c < C; ++c) yv[c] = lowest<T>();
+                if (iv)
+                    for (int64_t c = 0; c < C; ++c) iv[c] = first;
+                for (int64_t i = rows_in.lo; i < rows_in.hi; ++i)
+                    for (int64_t j = cols_in.lo; j < cols_in.hi; ++j) {
+                        const int64_t cell = (hs + i * g.dilation_h) * W + ws + j * g.dilation_w;
+                        const T* xv = xn + cell * C;
+                        if (iv) {
+                            const I id = I(cell);
+                            for (int64_t c = 0; c < C; ++c) {
+                                const T v = xv[c], m = yv[c];
+                                const bool take = v > m || v != v;
+                                yv[c] = take ? v : m;
+                                iv[c] = take ? id : iv[c];
+                            }
+                        } else {
+                            for (int64_t c = 0; c < C; ++c) {
+                                const T v = xv[c], m = yv[c];
+                                yv[c] = (v > m || v != v) ? v : m;
+                            }
+                        }
+                    }
+            }
+        }
+    });
+}
+
+template <typename T, typename I>
+void max_pool2d_backward(T* dx, const T* dy, const I* indices, const Pool2d& g) {
+    const int64_t HW = g.in_h * g.in_w, HoWo = g.out_h * g.out_w, C = g.channels;
+    if (g.input_size() == 0) return;
+    if (!g.channels_last) {
+        parallel_for(g.batch * C, double(HW + HoWo), kMinWorkPerThread,
+                     [&](int64_t lo, int64_t hi) {
+            for (int64_t p = lo; p < hi; ++p) {
+                T* dxp = dx + p * HW;
+                const T* dyp = dy + p * HoWo;
+                const I* ip = indices + p * HoWo;
+                std::fill(dxp, dxp + HW, T(0));
+                for (int64_t o = 0; o < HoWo; ++o) dxp[ip[o]] += dyp[o];
+            }
+        });
+        return;
+    }
+    const int64_t block = channel_block(g), blocks = (C + block - 1) / block;
+    parallel_for(g.batch * blocks, double((HW + HoWo) * block), kMinWorkPerThread,
+                 [&](int64_t lo, int64_t hi) {
+        for (int64_t item = lo; item < hi; ++item) {
+            const int64_t n = item / blocks, c0 = item % blocks * block;
+            const int64_t c1 = std::min(C, c0 + block);
+            T* dxn = dx + n * HW * C;
+            const T* dyn = dy + n * HoWo * C;
+            const I* in = indices + n * HoWo * C;
+            for (int64_t cell = 0; cell < HW; ++cell)
+                std::fill(dxn + cell * C + c0, dxn + cell * C + c1, T(0));
+            for (int64_t o = 0; o < HoWo; ++o)
+                for (int64_t c = c0; c < c1; ++c) dxn[in[o * C + c] * C + c] += dyn[o * C + c];
+        }
+    });
+}
+
+// ---- average ----------------------------------------------------------------------------------
+
+template <typename T>
+void avg_pool2d_forward(T* y, const T* x, const Pool2d& g, bool count_include_pad,
+                        int64_t divisor_override) {
+    const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
+    if (g.output_size() == 0) return;
+    if (!g.channels_last) {
+        parallel_for(g.batch * C * Ho, double(Wo * g.kernel_h * g.kernel_w), kMinWorkPerThread,
+                     [&](int64_t lo, int64_t hi) {
+            for (int64_t r = lo; r < hi; ++r) {
+                const int64_t plane = r / Ho, oh = r % Ho;
+                const T* xp = x + plane * H * W;
+                T* yr = y + r * Wo;
+                const int64_t hs = oh * g.stride_h - g.pad_top;
+                const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.kernel_h, H);
+                std::fill(yr, yr + Wo, T(0));
+                for (int64_t ih = h0; ih < h1; ++ih) {
+                    const T* xr = xp + ih * W;
+                    for (int64_t j = 0; j < g.kernel_w; ++j) {
+                        const int64_t offset = j - g.pad_left;
+                        const Span o = valid_outputs(offset, g.stride_w, Wo, W);
+                        const int64_t sw = g.stride_w;
+                        for (int64_t ow = o.lo; ow < o.hi; ++ow) yr[ow] += xr[ow * sw + offset];
+                    }
+                }
+                for (int64_t ow = 0; ow < Wo; ++ow)
+                    yr[ow] /= T(avg_divisor(g, hs, ow * g.stride_w - g.pad_left,
+                                            count_include_pad, divisor_override));
+            }
+        });
+        return;
+    }
+    parallel_for(g.batch * Ho, double(Wo * C * g.kernel_h * g.kernel_w), kMinWorkPerThread,
+                 [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            const int64_t n = r / Ho, oh = r % Ho;
+            const T* xn = x + n * H * W * C;
+            const int64_t hs = oh * g.stride_h - g.pad_top;
+            const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.kernel_h, H);
+            for (int64_t ow = 0; ow < Wo; ++ow) {
+                T* yv = y + (r * Wo + ow) * C;
+                const int64_t ws = ow * g.stride_w - g.pad_left;
+                const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.kernel_w, W);
+                std::fill(yv, yv + C, T(0));
+                for (int64_t ih = h0; ih < h1; ++ih)
+                    for (int64_t iw = w0; iw < w1; ++iw) {
+                        const T* xv = xn + (ih * W + iw) * C;
+                        for (int64_t c = 0; c < C; ++c) yv[c] += xv[c];
+                    }
+                const T div = T(avg_divisor(g, hs, ws, count_include_pad, divisor_override));
+                for (int64_t c = 0; c < C; ++c) yv[c] /= div;
+            }
+        }
+    });
+}
+
+template <typename T>
+void avg_pool2d_backward(T* dx, const T* dy, const Pool2d& g, bool count_include_pad,
+                         int64_t divisor_override) {
+    const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
+    if (g.input_size() == 0) return;
+    const double cells = double(g.kernel_h * g.kernel_w);
+    if (!g.channels_last) {
+        parallel_for(g.batch * C, double(H * W) + double(Ho * Wo) * cells, kMinWorkPerThread,
+                     [&](int64_t lo, int64_t hi) {
+            for (int64_t p = lo; p < hi; ++p) {
+                T* dxp = dx + p * H * W;
+                const T* dyp = dy + p * Ho * Wo;
+                std::fill(dxp, dxp + H * W, T(0));
+                for (int64_t oh = 0; oh < Ho; ++oh) {
+                    const int64_t hs = oh * g.stride_h - g.pad_top;
+                    const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.kernel_h, H);
+                    for (int64_t ow = 0; ow < Wo; ++ow) {
+                        const int64_t ws = ow * g.stride_w - g.pad_left;
+                        const int64_t w0 = std::max<int64_t>(ws, 0),
+                                      w1 = std::min(ws + g.kernel_w, W);
+                        const T d = dyp[oh * Wo + ow] /
+                                    T(avg_divisor(g, hs, ws, count_include_pad, divisor_override));
+                        for (int64_t ih = h0; ih < h1; ++ih)
+                            for (int64_t iw = w0; iw < w1; ++iw) dxp[ih * W + iw] += d;
+                    }
+                }
+            }
+        });
+        return;
+    }
+    const int64_t block = channel_block(g), blocks = (C + block - 1) / block;
+    parallel_for(g.batch * blocks, (double(H * W) + double(Ho * Wo) * cells) * double(block),
+                 kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t item = lo; item < hi; ++item) {
+            const int64_t n = item / blocks, c0 = item % blocks * block;
+            const int64_t c1 = std::min(C, c0 + block);
+            T* dxn = dx + n * H * W * C;
+            const T* dyn = dy + n * Ho * Wo * C;
+            for (int64_t cell = 0; cell < H * W; ++cell)
+                std::fill(dxn + cell * C + c0, dxn + cell * C + c1, T(0));
+            for (int64_t oh = 0; oh < Ho; ++oh) {
+                const int64_t hs = oh * g.stride_h - g.pad_top;
+                const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.kernel_h, H);
+                for (int64_t ow = 0; ow < Wo; ++ow) {
+                    const int64_t ws = ow * g.stride_w - g.pad_left;
+                    const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.kernel_w, W);
+                    const T div = T(avg_divisor(g, hs, ws, count_include_pad, divisor_override));
+                    const T* dyv = dyn + (oh * Wo + ow) * C;
+                    for (int64_t ih = h0; ih < h1; ++ih)
+                        for (int64_t iw = w0; iw < w1; ++iw) {
+                            T* dxv = dxn + (ih * W + iw) * C;
+                            for (int64_t c = c0; c < c1; ++c) dxv[c] += dyv[c] / div;
+                        }
+                }
+            }
+        }
+    });
+}
+
+// ---- adaptive average -------------------------------------------------------------------------
+
+template <typename T>
+void adaptive_avg_pool2d_forward(T* y, const T* x, const Pool2d& g) {
+    const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
+    if (g.output_size() == 0) return;
+    // Window area per output: at most ceil(H/Ho)+1 rows by ceil(W/Wo)+1 columns.
+    const double cells = double((H / Ho + 2) * (W / Wo + 2));
+    if (!g.channels_last) {
+        parallel_for(g.batch * C * Ho, double(Wo) * cells, kMinWorkPerThread,
+                     [&](int64_t lo, int64_t hi) {
+            for (int64_t r = lo; r < hi; ++r) {
+                const int64_t plane = r / Ho, oh = r % Ho;
+                const T* xp = x + plane * H * W;
+                const int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+                for (int64_t ow = 0; ow < Wo; ++ow) {
+                    const int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+                    T sum = 0;
+                    for (int64_t ih = h0; ih < h1; ++ih)
+                        for (int64_t iw = w0; iw < w1; ++iw) sum += xp[ih * W + iw];
+                    // Divided by the height, then the width, as PyTorch does.
+                    y[r * Wo + ow] = sum / T(h1 - h0) / T(w1 - w0);
+                }
+            }
+        });
+        return;
+    }
+    parallel_for(g.batch * Ho, double(Wo * C) * cells, kMinWorkPerThread,
+                 [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            const int64_t n = r / Ho, oh = r % Ho;
+            const T* xn = x + n * H * W * C;
+            const int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+            for (int64_t ow = 0; ow < Wo; ++ow) {
+                const int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+                T* yv = y + (r * Wo + ow) * C;
+                std::fill(yv, yv + C, T(0));
+                for (int64_t ih = h0; ih < h1; ++ih)
+                    for (int64_t iw = w0; iw < w1; ++iw) {
+                        const T* xv = xn + (ih * W + iw) * C;
+                        for (int64_t c = 0; c < C; ++c) yv[c] += xv[c];
+                    }
+                const T dh = T(h1 - h0), dw = T(w1 - w0);
+                for (int64_t c = 0; c < C; ++c) yv[c] = yv[c] / dh / dw;
+            }
+        }
+    });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(T* dx, const T* dy, const Pool2d& g) {
+    const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
+    if (g.input_size() == 0) return;
+    const double cells = double((H / Ho + 2) * (W / Wo + 2));
+    if (!g.channels_last) {
+        parallel_for(g.batch * C, double(H * W) + double(Ho * Wo) * cells, kMinWorkPerThread,
+                     [&](int64_t lo, int64_t hi) {
+            for (int64_t p = lo; p < hi; ++p) {
+                T* dxp = dx + p * H * W;
+                const T* dyp = dy + p * Ho * Wo;
+                std::fill(dxp, dxp + H * W, T(0));
+                for (int64_t oh = 0; oh < Ho; ++oh) {
+                    const int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+                    for (int64_t ow = 0; ow < Wo; ++ow) {
+                        const int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+                        const T d = dyp[oh * Wo + ow] / T(h1 - h0) / T(w1 - w0);
+                        for (int64_t ih = h0; ih < h1; ++ih)
+                            for (int64_t iw = w0; iw < w1; ++iw) dxp[ih * W + iw] += d;
+                    }
+                }
+            }
+        });
+        return;
+    }
+    const int64_t block = channel_block(g), blocks = (C + block - 1) / block;
+    parallel_for(g.batch * blocks, (double(H * W) + double(Ho * Wo) * cells) * double(block),
+                 kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t item = lo; item < hi; ++item) {
+            const int64_t n = item / blocks, c0 = item % blocks * block;
+            const int64_t c1 = std::min(C, c0 + block);
+            T* dxn = dx + n * H * W * C;
+            const T* dyn = dy + n * Ho * Wo * C;
+            for (int64_t cell = 0; cell < H * W; ++cell)
+                std::fill(dxn + cell * C + c0, dxn + cell * C + c1, T(0));
+            for (int64_t oh = 0; oh < Ho; ++oh) {
+                const int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+                for (int64_t ow = 0; ow < Wo; ++ow) {
+                    const int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+                    const T dh = T(h1 - h0), dw = T(w1 - w0);
+                    const T* dyv = dyn + (oh * Wo + ow) * C;
+                    for (int64_t ih = h0; ih < h1; ++ih)
+                        for (int64_t iw = w0; iw < w1; ++iw) {
+                            T* dxv = dxn + (ih * W + iw) * C;
+                            for (int64_t c = c0; c < c1; ++c) dxv[c] += dyv[c] / dh / dw;
+                        }
+                }
+            }
+        }
+    });
+}
+
+template void max_pool2d_forward<float, int64_t>(float*, int64_t*, const float*, const Pool2d&);
+template void max_pool2d_forward<double, int64_t>(double*, int64_t*, const double*, const Pool2d&);
+template void max_pool2d_forward<float, int32_t>(float*, int32_t*, const float*, const Pool2d&);
+template void max_pool2d_backward<float, int64_t>(float*, const float*, const int64_t*,
+                                                  const Pool2d&);
+template void max_pool2d_backward<double, int64_t>(double*, const double*, const int64_t*,
+                                                   const Pool2d&);
+template void max_pool2d_backward<float, int32_t>(float*, const float*, const int32_t*,
+                                                  const Pool2d&);
+template void avg_pool2d_forward<float>(float*, const float*, const Pool2d&, bool, int64_t);
+template void avg_pool2d_forward<double>(double*, const double*, const Pool2d&, bool, int64_t);
+template void avg_pool2d_backward<float>(float*, const float*, const Pool2d&, bool, int64_t);
+template void avg_pool2d_backward<double>(double*, const double*, const Pool2d&, bool, int64_t);
+template void adaptive_avg_pool2d_forward<float>(float*, const float*, const Pool2d&);
+template void adaptive_avg_pool2d_forward<double>(double*, const double*, const Pool2d&);
+template void adaptive_avg_pool2d_backward<float>(float*, const float*, const Pool2d&);
+template void adaptive_avg_pool2d_backward<double>(double*, const double*, const Pool2d&);
+
+}  // namespace lamina
