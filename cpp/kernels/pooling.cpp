@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/parallel.h"
 
@@ -131,95 +132,135 @@ std::string pool2d_plan(Pool2d& g, bool ceil_mode) {
 
 // ---- max --------------------------------------------------------------------------------------
 
-template <typename T, typename I>
-void max_pool2d_forward(T* y, I* indices, const T* x, const Pool2d& g) {
-    const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
-    if (g.output_size() == 0) return;
-    if (!g.channels_last) {
-        const int64_t rows = g.batch * C * Ho;
-        parallel_for(rows, double(Wo * g.kernel_h * g.kernel_w), kMinWorkPerThread,
-                     [&](int64_t lo, int64_t hi) {
-            for (int64_t r = lo; r < hi; ++r) {
-                const int64_t plane = r / Ho, oh = r % Ho;
-                const T* xp = x + plane * H * W;
-                T* yr = y + r * Wo;
-                I* ir = indices ? indices + r * Wo : nullptr;
-                const int64_t hs = oh * g.stride_h - g.pad_top;
-                const Span rows_in = valid_cells(hs, g.kernel_h, g.dilation_h, H);
-                const int64_t h0 = hs + rows_in.lo * g.dilation_h;
-                for (int64_t ow = 0; ow < Wo; ++ow) {
-                    const int64_t ws = ow * g.stride_w - g.pad_left;
-                    yr[ow] = lowest<T>();
-                    if (ir) ir[ow] = I(h0 * W + ws + valid_cells(ws, g.kernel_w, g.dilation_w, W).lo *
-                                                       g.dilation_w);
-                }
-                for (int64_t i = rows_in.lo; i < rows_in.hi; ++i) {
-                    const int64_t ih = hs + i * g.dilation_h;
-                    const T* xr = xp + ih * W;
-                    for (int64_t j = 0; j < g.kernel_w; ++j) {
-                        const int64_t offset = j * g.dilation_w - g.pad_left;
-                        const Span o = valid_outputs(offset, g.stride_w, Wo, W);
-                        const int64_t sw = g.stride_w;
-                        if (ir) {
-                            const int64_t base = ih * W + offset;
-                            for (int64_t ow = o.lo; ow < o.hi; ++ow) {
-                                const T v = xr[ow * sw + offset], m = yr[ow];
-                                const bool take = v > m || v != v;
-                                yr[ow] = take ? v : m;
-                                ir[ow] = take ? I(base + ow * sw) : ir[ow];
-                            }
-                        } else {
-                            for (int64_t ow = o.lo; ow < o.hi; ++ow) {
-                                const T v = xr[ow * sw + offset], m = yr[ow];
-                                yr[ow] = (v > m || v != v) ? v : m;
-                            }
-                        }
-                    }
-                }
+namespace {
+
+// The running max of one block of outputs and its argmax, kept in an integer L as wide as T
+// (int32 for float, int64 for double) so that the compare and both selects vectorise together;
+// the block is written out to I at the end. Outputs are processed in blocks of kMaxBlock.
+constexpr int64_t kMaxBlock = 256;
+
+// m[k], at[k] = x[k], id(k) if x[k] > m[k] or x[k] is NaN (PyTorch's rule: ties keep the first
+// cell, a NaN always takes over), branch-free.
+template <typename T, typename L>
+inline void max_update(T* m, L* at, const T* x, int64_t stride, L id, L id_step, int64_t n) {
+    for (int64_t k = 0; k < n; ++k) {
+        const T v = x[k * stride];
+        const bool take = (v > m[k]) | (v != v);
+        m[k] = take ? v : m[k];
+        at[k] = take ? L(id + L(k) * id_step) : at[k];
+    }
+}
+
+template <typename T>
+inline void max_value(T* m, const T* x, int64_t stride, int64_t n) {
+    for (int64_t k = 0; k < n; ++k) {
+        const T v = x[k * stride];
+        m[k] = ((v > m[k]) | (v != v)) ? v : m[k];
+    }
+}
+
+// One output row of a channels_first max: outputs [0, Wo) of row oh in plane xp, by blocks.
+template <typename T, typename I, typename L>
+void max_row_channels_first(T* yr, I* ir, const T* xp, int64_t oh, const Pool2d& g) {
+    const int64_t W = g.in_w, Wo = g.out_w, sw = g.stride_w;
+    const int64_t hs = oh * g.stride_h - g.pad_top;
+    const Span rows_in = valid_cells(hs, g.kernel_h, g.dilation_h, g.in_h);
+    L at[kMaxBlock];
+    for (int64_t a = 0; a < Wo; a += kMaxBlock) {
+        const int64_t b = std::min(Wo, a + kMaxBlock);
+        T* m = yr + a;
+        for (int64_t ow = a; ow < b; ++ow) {
+            const int64_t ws = ow * sw - g.pad_left;
+            m[ow - a] = lowest<T>();
+            if (ir)
+                at[ow - a] = L((hs + rows_in.lo * g.dilation_h) * W + ws +
+                               valid_cells(ws, g.kernel_w, g.dilation_w, W).lo * g.dilation_w);
+        }
+        for (int64_t i = rows_in.lo; i < rows_in.hi; ++i) {
+            const int64_t ih = hs + i * g.dilation_h;
+            const T* xr = xp + ih * W;
+            for (int64_t j = 0; j < g.kernel_w; ++j) {
+                // The outputs of this block whose cell (i, j) lies in the input.
+                const int64_t offset = j * g.dilation_w - g.pad_left;
+                const Span o = valid_outputs(offset, sw, Wo, W);
+                const int64_t lo = std::max(o.lo, a), hi = std::min(o.hi, b);
+                if (lo >= hi) continue;
+                const T* xs = xr + lo * sw + offset;
+                if (ir)
+                    max_update<T, L>(m + (lo - a), at + (lo - a), xs, sw, L(ih * W + lo * sw + offset),
+                                     L(sw), hi - lo);
+                else
+                    max_value<T>(m + (lo - a), xs, sw, hi - lo);
             }
+        }
+        if (ir)
+            for (int64_t ow = a; ow < b; ++ow) ir[ow] = I(at[ow - a]);
+    }
+}
+
+// One output cell (n, oh, ow) of a channels_last max: C channels, by blocks.
+template <typename T, typename I, typename L>
+void max_cell_channels_last(T* yv, I* iv, const T* xn, int64_t oh, int64_t ow, const Pool2d& g) {
+    const int64_t W = g.in_w, C = g.channels;
+    const int64_t hs = oh * g.stride_h - g.pad_top, ws = ow * g.stride_w - g.pad_left;
+    const Span rows_in = valid_cells(hs, g.kernel_h, g.dilation_h, g.in_h);
+    const Span cols_in = valid_cells(ws, g.kernel_w, g.dilation_w, W);
+    const L first = L((hs + rows_in.lo * g.dilation_h) * W + ws + cols_in.lo * g.dilation_w);
+    L at[kMaxBlock];
+    for (int64_t a = 0; a < C; a += kMaxBlock) {
+        const int64_t n = std::min(C, a + kMaxBlock) - a;
+        T* m = yv + a;
+        for (int64_t k = 0; k < n; ++k) m[k] = lowest<T>();
+        if (iv)
+            for (int64_t k = 0; k < n; ++k) at[k] = first;
+        for (int64_t i = rows_in.lo; i < rows_in.hi; ++i)
+            for (int64_t j = cols_in.lo; j < cols_in.hi; ++j) {
+                const int64_t cell = (hs + i * g.dilation_h) * W + ws + j * g.dilation_w;
+                const T* xv = xn + cell * C + a;
+                if (iv)
+                    max_update<T, L>(m, at, xv, 1, L(cell), L(0), n);
+                else
+                    max_value<T>(m, xv, 1, n);
+            }
+        if (iv)
+            for (int64_t k = 0; k < n; ++k) iv[a + k] = I(at[k]);
+    }
+}
+
+template <typename T, typename I, typename L>
+void max_pool2d_forward_as(T* y, I* indices, const T* x, const Pool2d& g) {
+    const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
+    if (!g.channels_last) {
+        parallel_for(g.batch * C * Ho, double(Wo * g.kernel_h * g.kernel_w), kMinWorkPerThread,
+                     [&](int64_t lo, int64_t hi) {
+            for (int64_t r = lo; r < hi; ++r)
+                max_row_channels_first<T, I, L>(y + r * Wo, indices ? indices + r * Wo : nullptr,
+                                                x + r / Ho * H * W, r % Ho, g);
         });
         return;
     }
-    const int64_t rows = g.batch * Ho;
-    parallel_for(rows, double(Wo * C * g.kernel_h * g.kernel_w), kMinWorkPerThread,
+    parallel_for(g.batch * Ho, double(Wo * C * g.kernel_h * g.kernel_w), kMinWorkPerThread,
                  [&](int64_t lo, int64_t hi) {
-        for (int64_t r = lo; r < hi; ++r) {
-            const int64_t n = r / Ho, oh = r % Ho;
-            const T* xn = x + n * H * W * C;
-            const int64_t hs = oh * g.stride_h - g.pad_top;
-            const Span rows_in = valid_cells(hs, g.kernel_h, g.dilation_h, H);
+        for (int64_t r = lo; r < hi; ++r)
             for (int64_t ow = 0; ow < Wo; ++ow) {
-                T* yv = y + (r * Wo + ow) * C;
-                I* iv = indices ? indices + (r * Wo + ow) * C : nullptr;
-                const int64_t ws = ow * g.stride_w - g.pad_left;
-                const Span cols_in = valid_cells(ws, g.kernel_w, g.dilation_w, W);
-                const I first = I((hs + rows_in.lo * g.dilation_h) * W + ws +
-                                  cols_in.lo * g.dilation_w);
-                for (int64_t c = 0; c < C; ++c) yv[c] = lowest<T>();
-                if (iv)
-                    for (int64_t c = 0; c < C; ++c) iv[c] = first;
-                for (int64_t i = rows_in.lo; i < rows_in.hi; ++i)
-                    for (int64_t j = cols_in.lo; j < cols_in.hi; ++j) {
-                        const int64_t cell = (hs + i * g.dilation_h) * W + ws + j * g.dilation_w;
-                        const T* xv = xn + cell * C;
-                        if (iv) {
-                            const I id = I(cell);
-                            for (int64_t c = 0; c < C; ++c) {
-                                const T v = xv[c], m = yv[c];
-                                const bool take = v > m || v != v;
-                                yv[c] = take ? v : m;
-                                iv[c] = take ? id : iv[c];
-                            }
-                        } else {
-                            for (int64_t c = 0; c < C; ++c) {
-                                const T v = xv[c], m = yv[c];
-                                yv[c] = (v > m || v != v) ? v : m;
-                            }
-                        }
-                    }
+                const int64_t o = (r * Wo + ow) * C;
+                max_cell_channels_last<T, I, L>(y + o, indices ? indices + o : nullptr,
+                                                x + r / Ho * H * W * C, r % Ho, ow, g);
             }
-        }
     });
+}
+
+}  // namespace
+
+template <typename T, typename I>
+void max_pool2d_forward(T* y, I* indices, const T* x, const Pool2d& g) {
+    if (g.output_size() == 0) return;
+    using Narrow = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+    // The argmax is tracked in an integer of T's width unless the plane is too large for it.
+    if (g.in_h * g.in_w < (int64_t(1) << 31))
+        max_pool2d_forward_as<T, I, Narrow>(y, indices, x, g);
+    else
+        max_pool2d_forward_as<T, I, int64_t>(y, indices, x, g);
 }
 
 template <typename T, typename I>
