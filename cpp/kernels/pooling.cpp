@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "core/parallel.h"
 
@@ -159,9 +160,26 @@ inline void max_value(T* m, const T* x, int64_t stride, int64_t n) {
     }
 }
 
+// What every row of a channels_first pooling shares, computed once per call: the first input
+// column of each output's window, and for each kernel column j the outputs whose cell j lies in
+// the input.
+struct Columns {
+    std::vector<int64_t> first;  // (Wo,)
+    std::vector<Span> outputs;   // (kernel_w,)
+    explicit Columns(const Pool2d& g) : first(g.out_w), outputs(g.kernel_w) {
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+            const int64_t ws = ow * g.stride_w - g.pad_left;
+            first[ow] = ws + valid_cells(ws, g.kernel_w, g.dilation_w, g.in_w).lo * g.dilation_w;
+        }
+        for (int64_t j = 0; j < g.kernel_w; ++j)
+            outputs[j] = valid_outputs(j * g.dilation_w - g.pad_left, g.stride_w, g.out_w, g.in_w);
+    }
+};
+
 // One output row of a channels_first max: outputs [0, Wo) of row oh in plane xp, by blocks.
 template <typename T, typename I, typename L>
-void max_row_channels_first(T* yr, I* ir, const T* xp, int64_t oh, const Pool2d& g) {
+void max_row_channels_first(T* yr, I* ir, const T* xp, int64_t oh, const Pool2d& g,
+                            const Columns& cols) {
     const int64_t W = g.in_w, Wo = g.out_w, sw = g.stride_w;
     const int64_t hs = oh * g.stride_h - g.pad_top;
     const Span rows_in = valid_cells(hs, g.kernel_h, g.dilation_h, g.in_h);
@@ -169,20 +187,17 @@ void max_row_channels_first(T* yr, I* ir, const T* xp, int64_t oh, const Pool2d&
     for (int64_t a = 0; a < Wo; a += kMaxBlock) {
         const int64_t b = std::min(Wo, a + kMaxBlock);
         T* m = yr + a;
-        for (int64_t ow = a; ow < b; ++ow) {
-            const int64_t ws = ow * sw - g.pad_left;
-            m[ow - a] = lowest<T>();
-            if (ir)
-                at[ow - a] = L((hs + rows_in.lo * g.dilation_h) * W + ws +
-                               valid_cells(ws, g.kernel_w, g.dilation_w, W).lo * g.dilation_w);
-        }
+        const int64_t first_row = (hs + rows_in.lo * g.dilation_h) * W;
+        for (int64_t ow = a; ow < b; ++ow) m[ow - a] = lowest<T>();
+        if (ir)
+            for (int64_t ow = a; ow < b; ++ow) at[ow - a] = L(first_row + cols.first[ow]);
         for (int64_t i = rows_in.lo; i < rows_in.hi; ++i) {
             const int64_t ih = hs + i * g.dilation_h;
             const T* xr = xp + ih * W;
             for (int64_t j = 0; j < g.kernel_w; ++j) {
                 // The outputs of this block whose cell (i, j) lies in the input.
                 const int64_t offset = j * g.dilation_w - g.pad_left;
-                const Span o = valid_outputs(offset, sw, Wo, W);
+                const Span o = cols.outputs[j];
                 const int64_t lo = std::max(o.lo, a), hi = std::min(o.hi, b);
                 if (lo >= hi) continue;
                 const T* xs = xr + lo * sw + offset;
@@ -231,11 +246,12 @@ template <typename T, typename I, typename L>
 void max_pool2d_forward_as(T* y, I* indices, const T* x, const Pool2d& g) {
     const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
     if (!g.channels_last) {
+        const Columns cols(g);
         parallel_for(g.batch * C * Ho, double(Wo * g.kernel_h * g.kernel_w), kMinWorkPerThread,
                      [&](int64_t lo, int64_t hi) {
             for (int64_t r = lo; r < hi; ++r)
                 max_row_channels_first<T, I, L>(y + r * Wo, indices ? indices + r * Wo : nullptr,
-                                                x + r / Ho * H * W, r % Ho, g);
+                                                x + r / Ho * H * W, r % Ho, g, cols);
         });
         return;
     }
@@ -305,6 +321,7 @@ void avg_pool2d_forward(T* y, const T* x, const Pool2d& g, bool count_include_pa
     const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, C = g.channels;
     if (g.output_size() == 0) return;
     if (!g.channels_last) {
+        const Columns cols(g);
         parallel_for(g.batch * C * Ho, double(Wo * g.kernel_h * g.kernel_w), kMinWorkPerThread,
                      [&](int64_t lo, int64_t hi) {
             for (int64_t r = lo; r < hi; ++r) {
@@ -318,7 +335,7 @@ void avg_pool2d_forward(T* y, const T* x, const Pool2d& g, bool count_include_pa
                     const T* xr = xp + ih * W;
                     for (int64_t j = 0; j < g.kernel_w; ++j) {
                         const int64_t offset = j - g.pad_left;
-                        const Span o = valid_outputs(offset, g.stride_w, Wo, W);
+                        const Span o = cols.outputs[j];
                         const int64_t sw = g.stride_w;
                         for (int64_t ow = o.lo; ow < o.hi; ++ow) yr[ow] += xr[ow * sw + offset];
                     }
@@ -361,8 +378,11 @@ void avg_pool2d_backward(T* dx, const T* dy, const Pool2d& g, bool count_include
     if (g.input_size() == 0) return;
     const double cells = double(g.kernel_h * g.kernel_w);
     if (!g.channels_last) {
+        // Row by row: a block of dy / divisor, then each window cell (i, j) added over the block.
+        const Columns cols(g);
         parallel_for(g.batch * C, double(H * W) + double(Ho * Wo) * cells, kMinWorkPerThread,
                      [&](int64_t lo, int64_t hi) {
+            T d[kMaxBlock];
             for (int64_t p = lo; p < hi; ++p) {
                 T* dxp = dx + p * H * W;
                 const T* dyp = dy + p * Ho * Wo;
@@ -370,14 +390,22 @@ void avg_pool2d_backward(T* dx, const T* dy, const Pool2d& g, bool count_include
                 for (int64_t oh = 0; oh < Ho; ++oh) {
                     const int64_t hs = oh * g.stride_h - g.pad_top;
                     const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.kernel_h, H);
-                    for (int64_t ow = 0; ow < Wo; ++ow) {
-                        const int64_t ws = ow * g.stride_w - g.pad_left;
-                        const int64_t w0 = std::max<int64_t>(ws, 0),
-                                      w1 = std::min(ws + g.kernel_w, W);
-                        const T d = dyp[oh * Wo + ow] /
-                                    T(avg_divisor(g, hs, ws, count_include_pad, divisor_override));
-                        for (int64_t ih = h0; ih < h1; ++ih)
-                            for (int64_t iw = w0; iw < w1; ++iw) dxp[ih * W + iw] += d;
+                    for (int64_t a = 0; a < Wo; a += kMaxBlock) {
+                        const int64_t b = std::min(Wo, a + kMaxBlock);
+                        for (int64_t ow = a; ow < b; ++ow)
+                            d[ow - a] = dyp[oh * Wo + ow] /
+                                        T(avg_divisor(g, hs, ow * g.stride_w - g.pad_left,
+                                                      count_include_pad, divisor_override));
+                        for (int64_t ih = h0; ih < h1; ++ih) {
+                            T* dxr = dxp + ih * W;
+                            for (int64_t j = 0; j < g.kernel_w; ++j) {
+                                const int64_t offset = j - g.pad_left, sw = g.stride_w;
+                                const int64_t o0 = std::max(cols.outputs[j].lo, a);
+                                const int64_t o1 = std::min(cols.outputs[j].hi, b);
+                                for (int64_t ow = o0; ow < o1; ++ow)
+                                    dxr[ow * sw + offset] += d[ow - a];
+                            }
+                        }
                     }
                 }
             }
@@ -387,6 +415,7 @@ void avg_pool2d_backward(T* dx, const T* dy, const Pool2d& g, bool count_include
     const int64_t block = channel_block(g), blocks = (C + block - 1) / block;
     parallel_for(g.batch * blocks, (double(H * W) + double(Ho * Wo) * cells) * double(block),
                  kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        std::vector<T> d(block);  // dy / divisor of one output, added to each cell of its window
         for (int64_t item = lo; item < hi; ++item) {
             const int64_t n = item / blocks, c0 = item % blocks * block;
             const int64_t c1 = std::min(C, c0 + block);
@@ -402,10 +431,12 @@ void avg_pool2d_backward(T* dx, const T* dy, const Pool2d& g, bool count_include
                     const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.kernel_w, W);
                     const T div = T(avg_divisor(g, hs, ws, count_include_pad, divisor_override));
                     const T* dyv = dyn + (oh * Wo + ow) * C;
+                    T* dv = d.data() - c0;
+                    for (int64_t c = c0; c < c1; ++c) dv[c] = dyv[c] / div;
                     for (int64_t ih = h0; ih < h1; ++ih)
                         for (int64_t iw = w0; iw < w1; ++iw) {
                             T* dxv = dxn + (ih * W + iw) * C;
-                            for (int64_t c = c0; c < c1; ++c) dxv[c] += dyv[c] / div;
+                            for (int64_t c = c0; c < c1; ++c) dxv[c] += dv[c];
                         }
                 }
             }
