@@ -579,3 +579,17 @@ def test_plan_rejects_bad_pool_descriptors_naming_the_step():
         build(_pool_step("adaptive_avg_pool2d", "channels_first", out_h=2, out_w=1), shape=(3, 5))
     with pytest.raises(ValueError, match=r"output size"):
         build(_pool_step("adaptive_avg_pool2d", "channels_last", out_h=0, out_w=1))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", [(0, 3, 4, 5), (2, 0, 4, 5)])
+def test_empty_batches_and_channels_give_empty_results(shape, layout):
+    x = to_layout(np.zeros(shape, np.float32), layout)
+    y, idx = ops.max_pool2d(x, kernel=(2, 2), stride=(2, 2), layout=layout)
+    assert y.shape == idx.shape == reference.max_pool2d(x, kernel=(2, 2), stride=(2, 2), layout=layout)[0].shape
+    assert ops.max_pool2d_backward(y, idx, x.shape, layout=layout).shape == x.shape
+    a = ops.avg_pool2d(x, kernel=(2, 2), stride=(1, 2), layout=layout)
+    assert ops.avg_pool2d_backward(a, x.shape, kernel=(2, 2), stride=(1, 2), layout=layout).shape == x.shape
+    ad = ops.adaptive_avg_pool2d(x, (3, 2), layout=layout)
+    assert ad.shape == reference.adaptive_avg_pool2d(x, (3, 2), layout=layout).shape
+    assert ops.adaptive_avg_pool2d_backward(ad, x.shape, layout=layout).shape == x.shape
