@@ -107,8 +107,10 @@ std::string pool2d_plan(Pool2d& g, bool ceil_mode) {
                " with dilation " + str(g.dilation_h) + " x " + str(g.dilation_w) +
                " gives an output of " + str(g.out_h) + " x " + str(g.out_w);
     // Every window must hold an input cell (else a max has no value and an average no divisor).
-    // Windows that start inside the input do; those that start past it never do; those that start
-    // in the leading padding are checked one by one (with dilation they can step over the input).
+    // Windows that start inside the input do; those that start past it never do (only the last
+    // can); of those that start in the leading padding, the first has the fewest cells in the
+    // input when the cells are contiguous, but with dilation each is checked (it can step over the
+    // input).
     const struct {
         const char* axis;
         int64_t out, in, kernel, stride, pad, dilation;
@@ -120,7 +122,8 @@ std::string pool2d_plan(Pool2d& g, bool ceil_mode) {
             return s.lo >= s.hi;
         };
         int64_t bad = empty(a.out - 1) ? a.out - 1 : -1;
-        for (int64_t o = 0; bad < 0 && o < a.out && o * a.stride < a.pad; ++o)
+        const int64_t leading = a.dilation == 1 ? 1 : a.out;
+        for (int64_t o = 0; bad < 0 && o < leading && o * a.stride < a.pad; ++o)
             if (empty(o)) bad = o;
         if (bad >= 0)
             return "window " + str(bad) + " along the " + a.axis + " lies entirely in the " +
@@ -128,6 +131,9 @@ std::string pool2d_plan(Pool2d& g, bool ceil_mode) {
                    str(a.kernel) + ", stride " + str(a.stride) + ", dilation " + str(a.dilation) +
                    ")";
     }
+    // Far past any memory; keeps every size product below int64's range.
+    if (g.out_h * g.out_w >= (int64_t(1) << 48))
+        return "output plane of " + str(g.out_h) + " x " + str(g.out_w) + " is too large";
     return "";
 }
 

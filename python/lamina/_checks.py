@@ -392,11 +392,15 @@ def check_pool2d(op, shape, layout, kernel, stride, padding, dilation=(1, 1), ce
             first = 0 if start >= 0 else -(start // d)  # ceil(-start / d)
             return first >= k or start + first * d >= size
         # Windows starting in the input hold a cell; those starting past it (only the last can)
-        # none; those starting in the leading padding are checked one by one.
-        bad = next((o for o in [out - 1, *range(min(out, pad // s + 1))] if empty(o)), None)
+        # none; of those starting in the leading padding, the first has the fewest cells in the
+        # input when its cells are contiguous (d == 1), else each is checked.
+        leading = range(min(out, pad // s + 1) if d > 1 else 1)
+        bad = next((o for o in [out - 1, *leading] if empty(o)), None)
         if bad is not None:
             raise ValueError(f"{op}: window {bad} along the {axis} lies entirely in the padding (input {size}, "
                              f"padding {pad}, kernel {k}, stride {s}, dilation {d})")
+    if ho * wo >= 2 ** 48:
+        raise ValueError(f"{op}: output plane of {ho} x {wo} is too large")
     return n, c, h, w, ho, wo
 
 
