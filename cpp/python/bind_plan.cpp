@@ -214,9 +214,11 @@ void read_pool_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Integer inte
     auto flag = [&](const char* key, bool fallback) {
         const py::object v = attr(key);
         if (v.is_none()) return fallback;
-        if (!PyBool_Check(v.ptr()))
+        // A Python bool or a NumPy one.
+        if (!PyBool_Check(v.ptr()) && std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool" &&
+            std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool_")
             fail_type(s.name + " attrs['" + key + "'] must be True or False");
-        return v.is(py::bool_(true));
+        return PyObject_IsTrue(v.ptr()) == 1;
     };
     const py::object layout = attr("layout");
     if (!layout.is_none() && !py::isinstance<py::str>(layout))
