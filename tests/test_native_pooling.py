@@ -38,7 +38,7 @@ def assert_equal(got, want, what):
 def assert_close(got, want, atol, what, rtol=0.0):
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    bad = ~np.isclose(got, want, rtol=rtol, atol=atol)
+    bad = ~np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
     if bad.any():
         i = tuple(int(k) for k in np.argwhere(bad)[0])
         pytest.fail(f"{what}: shape {got.shape}, {int(bad.sum())} differ; first at {i}: got {got[i]!r}, "
@@ -593,3 +593,117 @@ def test_empty_batches_and_channels_give_empty_results(shape, layout):
     ad = ops.adaptive_avg_pool2d(x, (3, 2), layout=layout)
     assert ad.shape == reference.adaptive_avg_pool2d(x, (3, 2), layout=layout).shape
     assert ops.adaptive_avg_pool2d_backward(ad, x.shape, layout=layout).shape == x.shape
+
+
+def _random_geometries(seed, count):
+    """Random small pooling problems: sizes 1-8, kernels 1-4, strides 1-3, padding 0-2 on each
+    side, dilation 1-2, every flag, both layouts and dtypes, a few NaNs now and then."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        layout = LAYOUTS[rng.integers(0, 2)]
+        dtype = DTYPES[rng.integers(0, 2)]
+        n, c, h, w = (int(v) for v in (rng.integers(1, 3), rng.integers(1, 4), rng.integers(1, 9), rng.integers(1, 9)))
+        x = sample(rng, n, c, h, w, dtype, layout)
+        if rng.integers(0, 5) == 0:
+            x[x > 1.0] = np.nan
+        yield x, layout, dict(kernel=tuple(int(v) for v in rng.integers(1, 5, 2)),
+                              stride=tuple(int(v) for v in rng.integers(1, 4, 2)),
+                              padding=tuple(int(v) for v in rng.integers(0, 3, 4)),
+                              ceil_mode=bool(rng.integers(0, 2))), \
+            dict(dilation=tuple(int(v) for v in rng.integers(1, 3, 2))), \
+            dict(count_include_pad=bool(rng.integers(0, 2)), divisor_override=[None, None, 2, 5][rng.integers(0, 4)]), \
+            tuple(int(v) for v in rng.integers(1, 10, 2)), rng
+
+
+def test_random_geometries_match_the_reference_and_are_refused_alike():
+    checked = 0
+    for x, layout, win, max_only, avg_only, out_size, rng in _random_geometries(42, 300):
+        what = f"x {x.shape} {x.dtype} {layout} {win} {max_only} {avg_only}"
+        for op, extra in (("max_pool2d", max_only), ("avg_pool2d", avg_only)):
+            args = dict(layout=layout, **win, **extra)
+            try:
+                got = getattr(ops, op)(x, **args)
+            except ValueError as e:
+                with pytest.raises(ValueError):
+                    getattr(reference, op)(x, **args)
+                    pytest.fail(f"{op} {what}: the reference accepts what the ops refuse ({e})")
+                continue
+            want = getattr(reference, op)(x, **args)
+            y, ry = (got[0], want[0]) if op == "max_pool2d" else (got, want)
+            assert_close(y, ry, pool_atol(x.dtype, 16, np.nanmax(np.abs(x), initial=1.0)), f"{op} {what}")
+            assert np.array_equal(np.isnan(y), np.isnan(ry)), f"{op} {what}: NaNs differ"
+            dy = rng.standard_normal(y.shape).astype(x.dtype)
+            if op == "max_pool2d":
+                assert_equal(got[1], want[1], f"{op} indices {what}")
+                dx = ops.max_pool2d_backward(dy, got[1], x.shape, layout=layout)
+                rdx = reference.max_pool2d_backward(dy, want[1], x.shape, layout=layout)
+            else:
+                dx = ops.avg_pool2d_backward(dy, x.shape, **args)
+                rdx = reference.avg_pool2d_backward(dy, x.shape, **args)
+            assert_close(dx, rdx, pool_atol(x.dtype, 16, np.abs(dy).max()), f"{op}_backward {what}")
+            checked += 1
+        y = ops.adaptive_avg_pool2d(x, out_size, layout=layout)
+        ry = reference.adaptive_avg_pool2d(x, out_size, layout=layout)
+        assert np.array_equal(np.isnan(y), np.isnan(ry)), f"adaptive {out_size} {what}: NaNs differ"
+        assert_close(np.nan_to_num(y), np.nan_to_num(ry), pool_atol(x.dtype, 16, np.nanmax(np.abs(x), initial=1.0)),
+                     f"adaptive {out_size} {what}")
+    assert checked > 200, f"only {checked} of 600 random geometries were valid"
+
+
+def test_random_symmetric_geometries_match_torch():
+    # Where PyTorch accepts the geometry (padding at most half the kernel), values and indices are
+    # PyTorch's, and the output sizes (ceil_mode included) agree. PyTorch also accepts a dilated
+    # window that lies entirely in the padding (its max is -inf, its index outside the plane):
+    # lamina refuses it.
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(7)
+    compared = 0
+    for _ in range(400):
+        h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+        k = tuple(int(v) for v in rng.integers(1, 5, 2))
+        s = tuple(int(v) for v in rng.integers(1, 4, 2))
+        ph, pw = int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1))
+        d = tuple(int(v) for v in rng.integers(1, 3, 2))
+        cm, cip = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
+        do = [None, None, 3][rng.integers(0, 3)]
+        x = rng.standard_normal((1, 2, h, w))
+        if rng.integers(0, 4) == 0:
+            x[x > 0.8] = np.nan
+        what = f"x {x.shape} kernel {k} stride {s} padding {(ph, pw)} dilation {d} ceil_mode {cm}"
+        xt = torch.from_numpy(x)
+        max_args = dict(kernel=k, stride=s, padding=(ph, ph, pw, pw), dilation=d, ceil_mode=cm)
+        avg_args = dict(kernel=k, stride=s, padding=(ph, ph, pw, pw), ceil_mode=cm, count_include_pad=cip,
+                        divisor_override=do)
+        def torch_or_none(f):
+            try:
+                return f()
+            except RuntimeError:  # the kernel is larger than the padded input
+                return None
+
+        t = torch_or_none(lambda: F.max_pool2d(xt, k, s, (ph, pw), d, ceil_mode=cm, return_indices=True))
+        if t is None:
+            with pytest.raises(ValueError, match="kernel larger than the padded input"):
+                ops.max_pool2d(x, **max_args)
+        else:
+            try:
+                y, i = ops.max_pool2d(x, **max_args)
+            except ValueError as e:
+                assert "entirely in the padding" in str(e) and max(d) > 1 and np.isneginf(t[0].numpy()).any(), \
+                    f"max {what}: refused ({e}) where torch gives {t[0].numpy()}"
+            else:
+                assert_equal(y, t[0].numpy(), f"max {what}")
+                assert_equal(i, t[1].numpy(), f"max indices {what}")
+                compared += 1
+        ta = torch_or_none(lambda: F.avg_pool2d(xt, k, s, (ph, pw), ceil_mode=cm, count_include_pad=cip,
+                                                divisor_override=do))
+        if ta is None:
+            with pytest.raises(ValueError, match="kernel larger than the padded input"):
+                ops.avg_pool2d(x, **avg_args)
+            continue
+        a = ops.avg_pool2d(x, **avg_args)
+        assert a.shape == ta.shape, f"avg {what}: shape {a.shape} vs torch {tuple(ta.shape)}"
+        assert np.array_equal(np.isnan(a), np.isnan(ta.numpy())), f"avg {what}: NaNs differ"
+        assert_close(np.nan_to_num(a), np.nan_to_num(ta.numpy()), 1e-12, f"avg {what}")
+    assert compared > 250, f"only {compared} of 400 max pools compared"
