@@ -181,3 +181,23 @@ def conv_atol(dtype, k, magnitude):
 
 
 # ---- end of convolution section ----
+
+
+# ---- pooling (test_native_pooling.py) ----
+#
+# Max pooling selects and never computes: its values and argmax indices equal the reference's
+# exactly (a float32 input is exact in float64), and its backward adds at most `terms` values into a
+# cell (the windows that overlap it), one rounding each. An average is a sum of `terms` window cells
+# (or, backward, of the dy / divisor of the windows over a cell) and one division: the recursive sum's
+# error bound gamma_terms * sum|x| (Higham 4.2) plus an ulp for each division, so (terms + 2) eps times
+# the largest |value| involved. A wrong divisor, a missed or extra cell is an O(1/terms) error and fails.
+# torch (float64) computes the same sums in the same order as the reference, up to its double
+# division in adaptive pooling: a few ulps.
+def pool_atol(dtype, terms, magnitude):
+    eps = float(np.finfo(dtype).eps)
+    return (terms + 2.0) * eps * max(magnitude, 1.0)
+
+
+POOL_TORCH_TOL = dict(rtol=1e-13, atol=1e-14)
+
+# ---- end of pooling section ----

@@ -58,6 +58,7 @@ def every_op(dtype, rng):
         _native.dropout(x, p_drop, 7, 2**64 - 3)
         _native.dropout_backward(x, p_drop, 7, 2**64 - 3)
     _native.dropout_mask(33, 0.5, 1, 2)
+    pooling(dtype, rng)
     plan_steps(dtype, rng)
     p, g = r(33), r(33)
     v = np.zeros_like(p)
@@ -67,6 +68,26 @@ def every_op(dtype, rng):
     # Large enough to be split across two threads (when they are enabled).
     big = r(160, 200)
     ops.linear(big, r(120, 200))
+
+
+def pooling(dtype, rng):
+    """Every pooling op in both layouts, with padding, dilation and ceil_mode at the edges, and
+    once large enough for two threads."""
+    for layout in ("channels_first", "channels_last"):
+        for shape in ((2, 3, 7, 6), (2, 24, 30, 30)):
+            x = rng.standard_normal(shape if layout == "channels_first" else (shape[0], *shape[2:], shape[1]))
+            x = x.astype(dtype)
+            y, idx = ops.max_pool2d(x, kernel=(3, 2), stride=(2, 2), padding=(1, 1, 0, 1), dilation=(1, 2),
+                                    ceil_mode=True, layout=layout)
+            ops.max_pool2d_backward(y, idx, x.shape, layout=layout)
+            for cip in (True, False):
+                a = ops.avg_pool2d(x, kernel=(3, 3), stride=(2, 1), padding=(1, 1, 1, 0), ceil_mode=True,
+                                   count_include_pad=cip, layout=layout)
+                ops.avg_pool2d_backward(a, x.shape, kernel=(3, 3), stride=(2, 1), padding=(1, 1, 1, 0),
+                                        ceil_mode=True, count_include_pad=cip, divisor_override=None if cip else 5,
+                                        layout=layout)
+            ad = ops.adaptive_avg_pool2d(x, (4, 5), layout=layout)
+            ops.adaptive_avg_pool2d_backward(ad, x.shape, layout=layout)
 
 
 def plan_steps(dtype, rng):
@@ -93,6 +114,29 @@ def plan_steps(dtype, rng):
         for step, batch in enumerate((5, 5, 2)):
             plan.train_step(r(batch, 3, 4), rng.integers(0, 4, batch), step + 1, step == 0, 11, step * 100)
         plan.predict(r(6, 3, 4))
+    # dense on the last axis, then each pooling step, flatten and a dense with its loss.
+    for kind, attrs in (("max_pool2d", {"kernel_h": 2, "kernel_w": 3, "stride_h": 2, "stride_w": 1, "pad_left": 1,
+                                        "pad_right": 1, "dilation_w": 2, "ceil_mode": True}),
+                        ("avg_pool2d", {"kernel_h": 3, "kernel_w": 2, "stride_h": 2, "stride_w": 2, "pad_top": 1,
+                                        "pad_bottom": 1, "count_include_pad": False}),
+                        ("adaptive_avg_pool2d", {"out_h": 2, "out_w": 3})):
+        for layout, shape in (("channels_first", (3, 5, 6)), ("channels_last", (5, 6, 3))):
+            W0, b0 = r(shape[-1], shape[-1]), r(shape[-1])
+            pool = {"kind": kind, "arrays": {}, "attrs": {**attrs, "layout": layout}}
+            probe = _native.Plan([pool], shape, "mse", "sgd", [])
+            W3 = r(4, int(np.prod(probe.output_shape)))
+            steps = [{"kind": "dense", "arrays": {"weight": W0, "bias": b0, "weight_grad": np.zeros_like(W0),
+                                                  "bias_grad": None}, "attrs": {"activation": "relu"}},
+                     pool, {"kind": "flatten", "arrays": {}, "attrs": {}},
+                     {"kind": "dense", "arrays": {"weight": W3, "bias": None, "weight_grad": np.zeros_like(W3)},
+                      "attrs": {}}]
+            updates = [{"param": W0, "grad": steps[0]["arrays"]["weight_grad"], "state": []},
+                       {"param": W3, "grad": steps[3]["arrays"]["weight_grad"], "state": []}]
+            plan = _native.Plan(steps, shape, "cross_entropy", "sgd", updates)
+            plan.set_hyper(0.01, 0.0, 0.0, False, 0.9, 0.999, 1e-8)
+            for batch in (3, 1):
+                plan.train_step(r(batch, *shape), rng.integers(0, 4, batch), 1, False, 0, 0)
+            plan.predict(r(2, *shape))
 
 
 def error_paths():
@@ -114,6 +158,15 @@ def error_paths():
         lambda: _native.nll(f, np.array([0, 9, 1])),
         lambda: _native.set_num_threads(0),
         lambda: _native.set_isa("sse9"),
+        lambda: _native.max_pool2d(np.ones((1, 1, 3, 3)), (4, 4), (1, 1), (0, 0, 0, 0), (1, 1), False, "channels_first"),
+        lambda: _native.max_pool2d_backward(np.ones((1, 1, 1, 1)), np.full((1, 1, 1, 1), 9), (1, 1, 3, 3),
+                                            "channels_first"),
+        lambda: _native.avg_pool2d(np.ones((1, 1, 3, 3)), (2, 2), (1, 1), (0, 0, 0, 3), False, True, None,
+                                   "channels_last"),
+        lambda: _native.adaptive_avg_pool2d_backward(np.ones((1, 1, 2, 2)), (1, 1, 3), "channels_first"),
+        lambda: _native.Plan([{"kind": "max_pool2d", "arrays": {}, "attrs": {"kernel_h": 9, "kernel_w": 1,
+                                                                            "stride_h": 1, "stride_w": 1}}],
+                             (1, 3, 3), "mse", "sgd", []),
     ]
     for i, call in enumerate(bad):
         try:

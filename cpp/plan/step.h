@@ -10,6 +10,7 @@
 #include "core/activation.h"
 #include "core/shape.h"
 #include "kernels/conv.h"
+#include "kernels/pooling.h"
 
 namespace lamina {
 
@@ -97,5 +98,19 @@ std::unique_ptr<Step<T>> make_dropout_step(const Shape& in, double p);
 // batch as dim 0, negative from the end); the batch itself stays.
 template <typename T>
 std::unique_ptr<Step<T>> make_flatten_step(const Shape& in, int64_t start_dim, int64_t end_dim);
+
+// 2-D pooling on per-sample inputs (C, H, W) / (H, W, C) by window.channels_last, or (C, L) / (L, C)
+// read as H = 1 (the output keeps rank 2 then). window gives the kernel, stride, padding (and
+// dilation, for max); its sizes are filled in from `in`. The max step keeps its argmax in its
+// training workspace, one index per output value in a slot of T (int32 for float, int64 for
+// double).
+template <typename T>
+std::unique_ptr<Step<T>> make_max_pool2d_step(const Shape& in, Pool2d window, bool ceil_mode);
+template <typename T>
+std::unique_ptr<Step<T>> make_avg_pool2d_step(const Shape& in, Pool2d window, bool ceil_mode,
+                                              bool count_include_pad, int64_t divisor_override);
+template <typename T>
+std::unique_ptr<Step<T>> make_adaptive_avg_pool2d_step(const Shape& in, int64_t out_h,
+                                                       int64_t out_w, bool channels_last);
 
 }  // namespace lamina

@@ -22,7 +22,7 @@ namespace lamina::python {
 
 namespace {
 
-enum class StepKind { dense, conv2d, activation, dropout, flatten };
+enum class StepKind { dense, conv2d, activation, dropout, flatten, max_pool2d, avg_pool2d, adaptive_avg_pool2d };
 
 struct KindEntry {
     const char* name;
@@ -41,6 +41,13 @@ const std::vector<KindEntry>& step_kinds() {
         {"activation", StepKind::activation, {}, {"activation", "negative_slope", "normalize"}},
         {"dropout", StepKind::dropout, {}, {"p"}},
         {"flatten", StepKind::flatten, {}, {"start_dim", "end_dim"}},
+        {"max_pool2d", StepKind::max_pool2d, {},
+         {"kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_bottom", "pad_left",
+          "pad_right", "dilation_h", "dilation_w", "ceil_mode", "layout"}},
+        {"avg_pool2d", StepKind::avg_pool2d, {},
+         {"kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_bottom", "pad_left",
+          "pad_right", "ceil_mode", "count_include_pad", "divisor_override", "layout"}},
+        {"adaptive_avg_pool2d", StepKind::adaptive_avg_pool2d, {}, {"out_h", "out_w", "layout"}},
     };
     return kinds;
 }
@@ -74,6 +81,10 @@ double double_value(const py::handle& v, const std::string& what) {
     return value;
 }
 
+struct StepSpec;
+template <typename Attr, typename Integer>
+void read_pool_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Integer integer);
+
 // A step descriptor, read and checked apart from the dtype: names, kinds and attribute values.
 struct StepSpec {
     std::string name;  // "plan step 2 (dense)"
@@ -85,6 +96,9 @@ struct StepSpec {
     double p = 0.0;
     int64_t start_dim = 1, end_dim = -1;
     ConvShape conv{};  // conv2d: stride, padding, dilation, groups, layout (sizes from the shapes)
+    Pool2d pool;  // pooling: window sizes and layout (the input sizes come with the shape)
+    bool ceil_mode = false, count_include_pad = true;
+    int64_t divisor_override = 0;  // 0: none
 };
 
 StepSpec read_step(const py::handle& obj, size_t i) {
@@ -184,6 +198,9 @@ StepSpec read_step(const py::handle& obj, size_t i) {
             if (!attrs.contains("p")) fail_value("needs attrs['p']");
             s.p = number("p", 0.0);
             check_dropout_p(s.p, "p");
+        } else if (s.kind == StepKind::max_pool2d || s.kind == StepKind::avg_pool2d ||
+                   s.kind == StepKind::adaptive_avg_pool2d) {
+            read_pool_attrs(s, attrs, attr, integer);
         } else {
             s.start_dim = integer("start_dim", 1);
             s.end_dim = integer("end_dim", -1);
@@ -203,6 +220,58 @@ StepSpec read_step(const py::handle& obj, size_t i) {
         s.bias_grad = get("bias_grad");
     }
     return s;
+}
+
+// A pooling step's attributes: kernel and stride required (out_h, out_w for adaptive), padding 0,
+// dilation 1, flags False (count_include_pad True), divisor_override None, layout
+// "channels_first" by default.
+template <typename Attr, typename Integer>
+void read_pool_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Integer integer) {
+    auto required = [&](const char* key) {
+        if (!attrs.contains(key)) fail_value(std::string("needs attrs['") + key + "']");
+        return integer(key, 0);
+    };
+    auto flag = [&](const char* key, bool fallback) {
+        const py::object v = attr(key);
+        if (v.is_none()) return fallback;
+        // A Python bool or a NumPy one.
+        if (!PyBool_Check(v.ptr()) && std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool" &&
+            std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool_")
+            fail_type(s.name + " attrs['" + key + "'] must be True or False");
+        return PyObject_IsTrue(v.ptr()) == 1;
+    };
+    const py::object layout = attr("layout");
+    if (!layout.is_none() && !py::isinstance<py::str>(layout))
+        fail_type(s.name + " attrs['layout'] must be a string");
+    const std::string name = layout.is_none() ? "channels_first" : std::string(py::str(layout));
+    if (name != "channels_first" && name != "channels_last")
+        fail_value("attrs['layout'] must be 'channels_first' or 'channels_last', got '" + name +
+                   "'");
+    s.pool.channels_last = name == "channels_last";
+    if (s.kind == StepKind::adaptive_avg_pool2d) {
+        s.pool.out_h = required("out_h");
+        s.pool.out_w = required("out_w");
+        return;
+    }
+    s.pool.kernel_h = required("kernel_h");
+    s.pool.kernel_w = required("kernel_w");
+    s.pool.stride_h = required("stride_h");
+    s.pool.stride_w = required("stride_w");
+    s.pool.pad_top = integer("pad_top", 0);
+    s.pool.pad_bottom = integer("pad_bottom", 0);
+    s.pool.pad_left = integer("pad_left", 0);
+    s.pool.pad_right = integer("pad_right", 0);
+    s.pool.dilation_h = integer("dilation_h", 1);
+    s.pool.dilation_w = integer("dilation_w", 1);
+    s.ceil_mode = flag("ceil_mode", false);
+    if (s.kind == StepKind::avg_pool2d) {
+        s.count_include_pad = flag("count_include_pad", true);
+        s.divisor_override = integer("divisor_override", 0);
+        if (attrs.contains("divisor_override") && !attr("divisor_override").is_none() &&
+            s.divisor_override < 1)
+            fail_value("attrs['divisor_override'] must be None or >= 1, got " +
+                       std::to_string(s.divisor_override));
+    }
 }
 
 // An array the plan points into, named for error messages.
@@ -357,6 +426,13 @@ class PyPlan {
                     return make_activation_step<T>(in, s.activation, s.negative_slope, s.normalize);
                 case StepKind::dropout: return make_dropout_step<T>(in, s.p);
                 case StepKind::flatten: return make_flatten_step<T>(in, s.start_dim, s.end_dim);
+                case StepKind::max_pool2d: return make_max_pool2d_step<T>(in, s.pool, s.ceil_mode);
+                case StepKind::avg_pool2d:
+                    return make_avg_pool2d_step<T>(in, s.pool, s.ceil_mode, s.count_include_pad,
+                                                   s.divisor_override);
+                case StepKind::adaptive_avg_pool2d:
+                    return make_adaptive_avg_pool2d_step<T>(in, s.pool.out_h, s.pool.out_w,
+                                                            s.pool.channels_last);
                 case StepKind::dense:
                 case StepKind::conv2d: break;
             }

@@ -58,6 +58,12 @@ OP_NAMES = (
     "adam_step",
     "conv2d",
     "conv2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
 )
 
 
@@ -392,3 +398,91 @@ def conv2d_output_shape(g):
     if g["layout"] == "channels_first":
         return (g["N"], g["Cout"], g["Ho"], g["Wo"])
     return (g["N"], g["Ho"], g["Wo"], g["Cout"])
+# ---------------------------------------------------------------------------------------------
+# Pooling geometry (lamina.ops.pooling and lamina.reference.pooling)
+
+POOL_LAYOUTS = ("channels_first", "channels_last")
+_POOL_MAX = 2 ** 31  # sizes, strides, paddings and dilations below it (as the native kernels take)
+
+
+def check_int_tuple(op, name, value, n, minimum):
+    """A tuple (or list) of n integers in [minimum, 2**31), returned as a tuple of ints."""
+    if not isinstance(value, (tuple, list)) or len(value) != n or any(
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) for v in value):
+        raise TypeError(f"{op}: {name} must be a tuple of {n} ints, got {value!r}")
+    out = tuple(int(v) for v in value)
+    if any(not minimum <= v < _POOL_MAX for v in out):
+        raise ValueError(f"{op}: {name} must hold integers in [{minimum}, 2**31), got {out}")
+    return out
+
+
+def check_pool_layout(op, layout):
+    if layout not in POOL_LAYOUTS:
+        raise ValueError(f"{op}: layout must be 'channels_first' or 'channels_last', got {layout!r}")
+    return layout
+
+
+def pool_plane(op, name, shape, layout):
+    """(N, C, H, W) of a 4-D shape in `layout`."""
+    check_pool_layout(op, layout)
+    if len(shape) != 4:
+        dims = "(N, C, H, W)" if layout == "channels_first" else "(N, H, W, C)"
+        raise ValueError(f"{op}: {name} must be 4-D {dims} ({layout}), got shape {tuple(shape)}")
+    n, a, b, c = (int(d) for d in shape)
+    return (n, a, b, c) if layout == "channels_first" else (n, c, a, b)
+
+
+def pool_output_length(size, kernel, stride, pad_begin, pad_end, dilation, ceil_mode):
+    """PyTorch's pooling output length along one axis (floor or ceil division; with ceil_mode the
+    last window is dropped when it starts at or past size + pad_begin)."""
+    num = size + pad_begin + pad_end - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = num // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def check_pool2d(op, shape, layout, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    """(N, C, H, W, Ho, Wo) for a pooling of an input of `shape`, every argument checked: sizes in
+    range, a kernel that fits the padded input, and no window lying entirely in the padding."""
+    n, c, h, w = pool_plane(op, "x", shape, layout)
+    kernel = check_int_tuple(op, "kernel", kernel, 2, 1)
+    stride = check_int_tuple(op, "stride", stride, 2, 1)
+    padding = check_int_tuple(op, "padding", padding, 4, 0)
+    dilation = check_int_tuple(op, "dilation", dilation, 2, 1)
+    check_flag(ceil_mode, f"{op}: ceil_mode")
+    if not (1 <= h < _POOL_MAX and 1 <= w < _POOL_MAX):
+        raise ValueError(f"{op}: input height and width must be >= 1, got {h} x {w}")
+    top, bottom, left, right = padding
+    ho = pool_output_length(h, kernel[0], stride[0], top, bottom, dilation[0], bool(ceil_mode))
+    wo = pool_output_length(w, kernel[1], stride[1], left, right, dilation[1], bool(ceil_mode))
+    if ho < 1 or wo < 1:
+        raise ValueError(f"{op}: kernel larger than the padded input: input {h} x {w} padded by {padding}, "
+                         f"kernel {kernel} with dilation {dilation} gives an output of {ho} x {wo}")
+    for axis, out, size, k, s, pad, d in (("rows", ho, h, kernel[0], stride[0], top, dilation[0]),
+                                          ("columns", wo, w, kernel[1], stride[1], left, dilation[1])):
+        def empty(o):  # no cell start + i*d (0 <= i < k) in [0, size)
+            start = o * s - pad
+            first = 0 if start >= 0 else -(start // d)  # ceil(-start / d)
+            return first >= k or start + first * d >= size
+        # Windows starting in the input hold a cell; those starting past it (only the last can)
+        # none; of those starting in the leading padding, the first has the fewest cells in the
+        # input when its cells are contiguous (d == 1), else each is checked.
+        leading = range(min(out, pad // s + 1) if d > 1 else 1)
+        bad = next((o for o in [out - 1, *leading] if empty(o)), None)
+        if bad is not None:
+            raise ValueError(f"{op}: window {bad} along the {axis} lies entirely in the padding (input {size}, "
+                             f"padding {pad}, kernel {k}, stride {s}, dilation {d})")
+    if ho * wo >= 2 ** 48:
+        raise ValueError(f"{op}: output plane of {ho} x {wo} is too large")
+    return n, c, h, w, ho, wo
+
+
+def check_divisor_override(op, divisor_override):
+    if divisor_override is None:
+        return None
+    return check_int_tuple(op, "divisor_override", (divisor_override,), 1, 1)[0]
+
+
+def check_output_size(op, output_size):
+    return check_int_tuple(op, "output_size", output_size, 2, 1)

@@ -325,6 +325,10 @@ def random_value(c, kind):
         return c.pick(_STRINGS)
     if kind == "activation":
         return c.pick([None] + _STRINGS)
+    if kind in ("ints2", "ints4"):
+        return tuple(c.pick([0, 1, 2, 3, -1, 2**31, 2**63] if c.chance(192) else _INTS) for _ in range(int(kind[-1])))
+    if kind == "layout":
+        return c.pick(["channels_first", "channels_last"] + _STRINGS)
     return c.pick(_OTHERS)
 
 
@@ -356,6 +360,12 @@ NATIVE_SIGNATURES = {
     "set_isa": ["str"],
     "packing": [],
     "set_packing": ["str"],
+    "max_pool2d": ["array", "ints2", "ints2", "ints4", "ints2", "bool", "layout"],
+    "max_pool2d_backward": ["array", "array", "ints4", "layout"],
+    "avg_pool2d": ["array", "ints2", "ints2", "ints4", "bool", "bool", "any", "layout"],
+    "avg_pool2d_backward": ["array", "ints4", "ints2", "ints2", "ints4", "bool", "bool", "any", "layout"],
+    "adaptive_avg_pool2d": ["array", "ints2", "layout"],
+    "adaptive_avg_pool2d_backward": ["array", "ints4", "layout"],
     "Plan": None,  # see _fuzz_plan
 }
 
@@ -444,7 +454,48 @@ def _valid_arguments(c, name):
     if name == "adam_step":
         step = c.pick([1, 2, 1000] if c.chance(192) else _INTS)
         return [out(*shape), inp(*shape), out(*shape), out(*shape), step] + [hyper() for _ in range(5)]
+    if "pool2d" in name:
+        return _pool_arguments(c, name, inp)
     return [random_value(c, kind) for kind in NATIVE_SIGNATURES[name]]
+
+
+def _pool_arguments(c, name, inp):
+    """Pooling arguments on a small input, usually a valid geometry (kernel up to 3, stride up to 3,
+    padding up to half the kernel), now and then not."""
+    layout = c.pick(["channels_first", "channels_last"])
+    n, ch, h, w = c.pick([0, 1, 2]), c.pick([0, 1, 3]), c.pick([1, 2, 5]), c.pick([1, 3, 4])
+    x_shape = (n, ch, h, w) if layout == "channels_first" else (n, h, w, ch)
+    kernel = (c.pick([1, 2, 3]), c.pick([1, 2, 3]))
+    stride = (c.pick([1, 2, 3]), c.pick([1, 2, 3]))
+    padding = tuple(c.pick([0, 1]) for _ in range(4))
+    dilation = (c.pick([1, 2]), c.pick([1, 2]))
+    ceil_mode, count_include_pad = c.chance(128), c.chance(128)
+    divisor = c.pick([None, None, 1, 3])
+    if name == "adaptive_avg_pool2d":
+        return [inp(*x_shape), (c.pick([1, 2, 3, 7]), c.pick([1, 2, 5])), layout]
+    try:
+        y, indices = _native.max_pool2d(np.zeros(x_shape), kernel, stride, padding, dilation, ceil_mode, layout)
+        y_shape = y.shape
+    except ValueError:
+        y_shape, indices = x_shape, np.zeros(x_shape, np.int64)
+    if name == "max_pool2d":
+        return [inp(*x_shape), kernel, stride, padding, dilation, ceil_mode, layout]
+    if name == "max_pool2d_backward":
+        if c.rarely(32) and indices.size:
+            indices = indices.copy()
+            indices.flat[c.below(indices.size)] = c.pick([-1, h * w, 2**40])
+        return [inp(*y_shape), indices, x_shape, layout]
+    if name == "avg_pool2d":
+        return [inp(*x_shape), kernel, stride, padding, ceil_mode, count_include_pad, divisor, layout]
+    try:
+        y_shape = _native.avg_pool2d(np.zeros(x_shape), kernel, stride, padding, ceil_mode, True, None, layout).shape
+    except ValueError:
+        pass
+    if name == "avg_pool2d_backward":
+        return [inp(*y_shape), x_shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor, layout]
+    out = (c.pick([1, 2, 3]), c.pick([1, 2, 3]))
+    dy_shape = (n, ch) + out if layout == "channels_first" else (n,) + out + (ch,)
+    return [inp(*dy_shape), x_shape, layout]
 
 
 def _damage(c, args):
@@ -478,7 +529,7 @@ def _plan_steps(c, dtype, input_shape):
     not: dense steps on the last axis, activations, dropout, flatten."""
     steps, shape = [], list(input_shape)
     for _ in range(1 + c.below(4)):
-        kind = c.pick(["dense", "dense", "activation", "dropout", "flatten", "conv2d"])
+        kind = c.pick(["dense", "dense", "activation", "dropout", "flatten", "conv2d", "pool"])
         if kind == "conv2d":
             steps.append(_conv_step(c, dtype, shape))
             shape = steps[-1].pop("_out_shape")
@@ -505,6 +556,33 @@ def _plan_steps(c, dtype, input_shape):
             steps.append({"kind": "activation", "arrays": {}, "attrs": attrs})
         elif kind == "dropout":
             steps.append({"kind": "dropout", "arrays": {}, "attrs": {"p": c.pick([0.0, 0.1, 0.5, 0.9] if c.chance(224) else _FLOATS)}})
+        elif kind == "pool":
+            layout = c.pick(["channels_first", "channels_last"])
+            pool = c.pick(["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"])
+            if pool == "adaptive_avg_pool2d":
+                attrs = {"out_h": c.pick([1, 2]), "out_w": c.pick([1, 2, 3]), "layout": layout}
+            else:
+                attrs = {"kernel_h": c.pick([1, 2]), "kernel_w": c.pick([1, 2, 3]), "stride_h": c.pick([1, 2]),
+                         "stride_w": c.pick([1, 2]), "pad_top": 0, "pad_bottom": 0, "pad_left": c.pick([0, 1]),
+                         "pad_right": c.pick([0, 1]), "ceil_mode": c.chance(128), "layout": layout}
+                if pool == "max_pool2d":
+                    attrs.update(dilation_h=1, dilation_w=c.pick([1, 2]))
+                else:
+                    attrs.update(count_include_pad=c.chance(128), divisor_override=c.pick([None, 2]))
+            steps.append({"kind": pool, "arrays": {}, "attrs": attrs})
+            if len(shape) == 3:  # the shape after it, from the op on one zero sample
+                try:
+                    x0 = np.zeros((1, *shape))
+                    if pool == "adaptive_avg_pool2d":
+                        y0 = _native.adaptive_avg_pool2d(x0, (attrs["out_h"], attrs["out_w"]), layout)
+                    else:
+                        y0 = _native.avg_pool2d(x0, (attrs["kernel_h"], attrs["kernel_w"]),
+                                                (attrs["stride_h"], attrs["stride_w"]),
+                                                (0, 0, attrs["pad_left"], attrs["pad_right"]), attrs["ceil_mode"],
+                                                True, None, layout)
+                    shape = list(y0.shape[1:])
+                except ValueError:
+                    pass
         else:
             start, end = c.pick([(1, -1), (1, -1), (-2, -1), (0, 0), (2, 1), (1, 7)])
             steps.append({"kind": "flatten", "arrays": {}, "attrs": {"start_dim": start, "end_dim": end}})
