@@ -70,7 +70,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["peers"] = peer_kernel_paths()
     lamina = _imported("lamina")
     if lamina is not None:
-        machine_info["lamina_isa"] = lamina.build_info()["isa"]
+        info = lamina.build_info()
+        machine_info["lamina_isa"] = f"{info['isa']} ({info.get('isa_choice', '')})"
+        machine_info["cpu_model"] = {k: info.get(k) for k in ("cpu", "cpu_vendor", "cpu_family", "cpu_model")}
 
 
 def pytest_collect_file(file_path, parent):

@@ -84,6 +84,10 @@ def markdown(data, rows):
         groups[r["group"]].append(r)
     machine = data.get("machine_info", {})
     cpu = machine.get("cpu", {}).get("brand_raw", "unknown CPU")
+    model = machine.get("cpu_model")
+    if model:
+        cpu = (f"{model['cpu']} ({model['cpu_vendor']} family {model['cpu_family']:#x} "
+               f"model {model['cpu_model']:#x})")
     peaks = machine.get("fma_peak_gflops_per_core", {})
     peak = max(peaks.values()) if peaks else None
     lines = [f"Medians on {cpu}, run started {data.get('datetime', '')[:16]}. "

@@ -502,6 +502,24 @@ def test_build_info_reports_the_build():
     assert info["version"] == lamina.__version__
 
 
+def test_build_info_names_the_cpu_and_why_its_kernel_path_was_chosen():
+    import os
+    import platform
+
+    info = lamina.build_info()
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert info["cpu_vendor"] in ("GenuineIntel", "AuthenticAMD") or info["cpu_vendor"].isprintable()
+        assert info["cpu_family"] > 0 and info["cpu_model"] >= 0 and info["cpu"].strip()
+    zen4 = info["cpu_vendor"] == "AuthenticAMD" and info["cpu_family"] == 0x19 and info["cpu_avx512"]
+    if os.environ.get("LAMINA_ISA"):
+        assert info["isa_choice"] == "forced by LAMINA_ISA" or info["isa"] != os.environ["LAMINA_ISA"]
+    elif zen4:
+        assert info["isa"] == "avx2" and "Zen 4" in info["isa_choice"]
+    else:
+        widest = "avx512" if info["cpu_avx512"] else "avx2" if info["cpu_avx2_fma"] else "generic"
+        assert info["isa"] == widest and info["isa_choice"] == "the widest the CPU supports"
+
+
 def test_lamina_isa_environment_variable_forces_the_portable_path():
     import os
     import subprocess

@@ -1,6 +1,7 @@
-// Which vector ISA the kernels run on: chosen once at import from the CPU's features (widest
-// first: AVX-512, then AVX2+FMA, then the portable code), forced narrower by LAMINA_ISA, switched
-// by tests through set_isa. The GEMM engine's blocking table and the vector loops (vec/) both read
+// Which vector ISA the kernels run on: chosen once at import from the CPU's features and model
+// (the widest it has, AVX-512, then AVX2+FMA, then the portable code, unless the CPU model table in
+// isa.cpp says a narrower one is faster there), forced by LAMINA_ISA, switched by tests through
+// set_isa. The GEMM engine's blocking table and the vector loops (vec/) both read
 // it, so one switch moves every ISA-specific path together.
 #pragma once
 #include <atomic>
@@ -20,5 +21,14 @@ const char* active_isa_name();
 bool set_isa(const char* name);  // false if the name is unknown or the CPU lacks that ISA
 bool cpu_has_avx2_fma();
 bool cpu_has_avx512();
+
+// The CPU as CPUID describes it, and why the ISA in use was chosen at import.
+struct CpuModel {
+    char vendor[13];  // "GenuineIntel", "AuthenticAMD", ...
+    int family, model;
+    char name[49];    // the brand string
+};
+const CpuModel& cpu_model();
+const char* isa_choice_reason();
 
 }  // namespace lamina

@@ -34,6 +34,12 @@ py::dict build_info() {
     info["isa"] = active_isa_name();
     info["cpu_avx2_fma"] = cpu_has_avx2_fma();
     info["cpu_avx512"] = cpu_has_avx512();
+    const CpuModel& cpu = cpu_model();
+    info["cpu"] = cpu.name;
+    info["cpu_vendor"] = cpu.vendor;
+    info["cpu_family"] = cpu.family;
+    info["cpu_model"] = cpu.model;
+    info["isa_choice"] = isa_choice_reason();
     info["num_threads"] = get_num_threads();
     return info;
 }
