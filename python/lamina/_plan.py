@@ -78,33 +78,53 @@ def _activation_attrs(attrs):
             "negative_slope": float(attrs.get("negative_slope", 0.01))}
 
 
-def _fusable(step):
-    # A dense step whose output nothing is applied to yet: an activation after it joins its epilogue.
-    return step[0] == "dense" and step[2]["activation"] is None and step[2]["normalize"] is None
+def _fusable(step, attrs):
+    # A dense or conv step whose output nothing is applied to yet: an activation after it joins its
+    # epilogue (a conv step takes elementwise ones only; softmax over rows is the dense step's).
+    kind, _, own = step
+    return (kind == "dense" or (kind == "conv2d" and attrs["normalize"] is None)) \
+        and own["activation"] is None and own.get("normalize") is None
 
 
-def _steps(model):
+def _steps(model, sample_shape):
     """The model's steps, as [kind, parameters, attributes] with each activation fused into the
-    dense step before it, or None when a layer has no native form."""
+    dense or conv step before it, or None when a layer has no native form. Each layer is asked for
+    its step with its input shape (batch first), which padding such as Keras's 'same' depends on."""
     try:
         layers = list(model)
     except TypeError:
         return None
+    shape = None if sample_shape is None else (None, *sample_shape)
     steps = []
     for layer in layers:
-        step = layer.plan_step() if _trusted(layer) else None
+        step = layer.plan_step(shape) if _trusted(layer) else None
         if step is None:
             return None
-        kind, attrs = step["kind"], dict(step["attrs"])
-        if kind == "identity":
-            continue
-        if kind in ("dense", "activation"):
-            attrs = _activation_attrs(attrs)
-            if kind == "activation" and steps and _fusable(steps[-1]):
-                steps[-1][2].update(attrs)
+        if shape is not None:
+            try:
+                shape = layer.output_shape(shape)
+            except (TypeError, ValueError):
+                return None  # the layers name the problem when the batch reaches them
+        for one in step if isinstance(step, list) else [step]:
+            kind, attrs = one["kind"], dict(one["attrs"])
+            if kind == "identity":
                 continue
-        steps.append([kind, step["params"], attrs])
+            if kind in ("dense", "activation", "conv2d"):
+                attrs = _activation_attrs(attrs)
+                if kind == "activation" and steps and _fusable(steps[-1], attrs):
+                    steps[-1][2].update(attrs if steps[-1][0] == "dense" else _conv_attrs(attrs))
+                    continue
+                if kind == "conv2d":
+                    attrs = _conv_attrs(attrs, one["attrs"])
+            steps.append([kind, one["params"], attrs])
     return steps or None
+
+
+def _conv_attrs(activation_attrs, own=None):
+    """A conv step's attributes: its geometry, and the elementwise activation of its epilogue."""
+    geometry = {k: v for k, v in (own or {}).items() if k not in ("activation", "negative_slope", "approximate")}
+    return {**geometry, "activation": activation_attrs["activation"],
+            "negative_slope": activation_attrs["negative_slope"]}
 
 
 def _ends_in(steps, activation):
@@ -114,7 +134,7 @@ def _ends_in(steps, activation):
 
 def lower(model, loss=None, optimizer=None, sample_shape=None):
     """A `NativePlan` for the model (with its loss and optimizer, for training), or None."""
-    steps = _steps(model)
+    steps = _steps(model, sample_shape)
     if steps is None:
         return None
     if loss is None:

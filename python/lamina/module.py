@@ -21,7 +21,7 @@ _name_counts = {}  # Keras-style automatic names: dense, dense_1, dense_2, ...
 
 
 def _auto_name(cls):
-    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__).lower()
+    base = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", cls.__name__).lower()  # Keras's: Conv2D -> conv2d
     count = _name_counts.get(base, 0)
     _name_counts[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
@@ -328,8 +328,27 @@ class Module:
 
     # --- Keras-style weights --------------------------------------------------------------------
     def get_weights(self):
-        """Return copies of the weights in Keras's layout: kernels (in, out), then biases."""
-        return [p.data.T.copy() if p.data.ndim == 2 else p.data.copy() for p in self.parameters()]
+        """Return copies of the weights in Keras's layout: kernels (in, out) or (*k, in, out),
+        then biases."""
+        return [owner._to_keras(p.data).copy() for owner, p in self._owned_parameters()]
+
+    def _owned_parameters(self):
+        # (the module that holds it, parameter), in parameters() order.
+        seen = set()
+        for _, m in self.named_modules():
+            for p in m._parameters.values():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield m, p
+
+    def _to_keras(self, arr):
+        """One of this module's own parameters in Keras's layout (a view): a dense weight stored
+        (out, in) is Keras's kernel (in, out); layers that store another layout override this."""
+        return arr.T if arr.ndim == 2 else arr
+
+    def _from_keras(self, arr):
+        """The inverse of `_to_keras`."""
+        return arr.T if arr.ndim == 2 else arr
 
     def _num_weights(self):
         # The arrays get_weights returns: parameters (counted before a lazy layer is built too).
@@ -341,16 +360,16 @@ class Module:
     def _check_weights(self, weights, who_=None):
         # Returns the weights converted to the internal (out, in) layout, ready to copy.
         name = who_ or type(self).__name__
-        params = self.parameters()
+        params = list(self._owned_parameters())
         if len(weights) != len(params):
             raise ValueError(f"{name}.set_weights expects {len(params)} arrays, got {len(weights)}")
         out = []
-        for i, (w, p) in enumerate(zip(weights, params)):
+        for i, (w, (owner, p)) in enumerate(zip(weights, params)):
             arr = numeric_array(w, f"{name}.set_weights", f"weight {i}")
-            want = p.shape[::-1] if p.data.ndim == 2 else p.shape
+            want = owner._to_keras(p.data).shape
             if arr.shape != want:
                 raise ValueError(f"{name}.set_weights: weight {i} has shape {arr.shape}, expected {want}")
-            out.append((p, arr.T if arr.ndim == 2 else arr))
+            out.append((p, owner._from_keras(arr)))
         return out
 
     def set_weights(self, weights):

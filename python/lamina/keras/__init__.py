@@ -4,7 +4,7 @@ Keras's names, argument conventions and defaults (`Dense(units, activation=...)`
 optimizers built without parameters and taking `learning_rate`, `summary()` that prints), mapped
 onto lamina's layers. Each new layer family adds its names to `lamina.keras.layers`.
 """
-from . import callbacks, layers, losses, models, optimizers
+from . import callbacks, layers, losses, models, optimizers, utils
 from .sequential import Input, Sequential
 
-__all__ = ["Input", "Sequential", "callbacks", "layers", "losses", "models", "optimizers"]
+__all__ = ["Input", "Sequential", "callbacks", "layers", "losses", "models", "optimizers", "utils"]

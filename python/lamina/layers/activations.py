@@ -36,7 +36,7 @@ class _Activation(Module):
         dy = as_grad(dy, s.y.dtype, self, s.y.shape)
         return activation_backward(self._op, dy, s.y, s.x, self._kwargs)
 
-    def plan_step(self):
+    def plan_step(self, input_shape=None):
         """This layer as a native plan step (fused into a dense step before it; see _plan.py)."""
         return {"kind": "activation", "params": {}, "attrs": {"activation": self._op, **self._kwargs}}
 
@@ -222,7 +222,7 @@ class Activation(Module):
     forward = _Activation.forward
     backward = _Activation.backward
 
-    def plan_step(self):
+    def plan_step(self, input_shape=None):
         if self._op is None:
             return {"kind": "identity", "params": {}, "attrs": {}}
         return _Activation.plan_step(self)

@@ -88,7 +88,7 @@ class _DenseBase(Module):
                              f"got shape {shape}")
         return (*shape[:-1], self.out_features)
 
-    def plan_step(self):
+    def plan_step(self, input_shape=None):
         """This layer as a native plan step (see _plan.py)."""
         if not self.built or (self.bias is not None and self.bias.data.ndim != 1):
             return None

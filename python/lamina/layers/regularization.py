@@ -48,7 +48,7 @@ class Dropout(Module):
         dy = as_grad(dy, s.x.dtype, self, s.x.shape)
         return dy if s.extra is None else ops.dropout_backward(dy, self.p, *s.extra)
 
-    def plan_step(self):
+    def plan_step(self, input_shape=None):
         return {"kind": "dropout", "params": {}, "attrs": {"p": self.p}}
 
     def get_config(self):

@@ -52,7 +52,7 @@ class Flatten(Module):
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         return as_grad(dy, x.dtype, self, self.output_shape(x.shape)).reshape(x.shape)
 
-    def plan_step(self):
+    def plan_step(self, input_shape=None):
         return {"kind": "flatten", "params": {}, "attrs": {"start_dim": self.start_dim, "end_dim": self.end_dim}}
 
     @classmethod
