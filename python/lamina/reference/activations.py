@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from .._checks import check_gelu_form, check_ndim, check_number, check_shape
-from ._core import as_f64, relu_formula, sigmoid_formula
+from ._core import SQRT_2_OVER_PI, as_f64, gelu_tanh_inner, normal_cdf, relu_formula, sigmoid_formula
 
 __all__ = ['relu', 'relu_backward', 'sigmoid', 'sigmoid_backward', 'tanh', 'tanh_backward', 'softmax', 'softmax_backward', 'leaky_relu', 'leaky_relu_backward', 'gelu', 'gelu_backward', 'log_softmax', 'log_softmax_backward']
 
@@ -201,19 +201,6 @@ def leaky_relu_backward(dy, x, negative_slope=0.01):
     return np.where(x > 0, dy, slope * dy)
 
 
-_erfc = np.vectorize(math.erfc, otypes=[np.float64])
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
-def _normal_cdf(x):
-    # erfc keeps the tail: 1 + erf(x / sqrt 2) would cancel for x << 0.
-    return 0.5 * _erfc(-x / math.sqrt(2.0))
-
-
-def _gelu_tanh_inner(x):
-    return _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
-
-
 def gelu(x, approximate="none"):
     r"""GELU: :math:`x \Phi(x) = \frac{x}{2}\,\mathrm{erfc}(-x / \sqrt 2)`, or with
     ``approximate="tanh"`` :math:`\frac{x}{2}(1 + \tanh u) = x \, \sigma(2u)`,
@@ -228,8 +215,8 @@ def gelu(x, approximate="none"):
     check_gelu_form("gelu", approximate)
     x = as_f64("gelu", "x", x)
     if approximate == "tanh":
-        return x * sigmoid_formula(2.0 * _gelu_tanh_inner(x))
-    return x * _normal_cdf(x)
+        return x * sigmoid_formula(2.0 * gelu_tanh_inner(x))
+    return x * normal_cdf(x)
 
 
 def gelu_backward(dy, x, approximate="none"):
@@ -241,11 +228,11 @@ def gelu_backward(dy, x, approximate="none"):
     check_gelu_form("gelu_backward", approximate)
     dy, x = _pair("gelu_backward", dy, x, "x")
     if approximate == "tanh":
-        u = _gelu_tanh_inner(x)
+        u = gelu_tanh_inner(x)
         s, one_minus_s = sigmoid_formula(2.0 * u), sigmoid_formula(-2.0 * u)
-        return dy * (s + 2.0 * x * s * one_minus_s * _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x))
+        return dy * (s + 2.0 * x * s * one_minus_s * SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x))
     pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return dy * (_normal_cdf(x) + x * pdf)
+    return dy * (normal_cdf(x) + x * pdf)
 
 
 def log_softmax(x):

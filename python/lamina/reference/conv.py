@@ -1,34 +1,13 @@
 """2-D convolution in float64 NumPy, forward and backward: one einsum per kernel tap over a
 strided view of the zero-padded input. Worked in channels_first; channels_last is transposed to
 it and back (the reference is the spec, so clarity wins over copies)."""
-import math
 
 import numpy as np
 
 from .._checks import check_conv_activation, check_number, conv2d_geometry, conv2d_output_shape, check_output
-from ._core import as_f64, relu_formula, sigmoid_formula
+from ._core import apply_activation, as_f64
 
 __all__ = ['conv2d', 'conv2d_backward']
-
-_erfc = np.vectorize(math.erfc, otypes=[np.float64])
-
-
-def _activation(z, activation, negative_slope):
-    if activation is None:
-        return z
-    if activation == "relu":
-        return relu_formula(z)
-    if activation == "sigmoid":
-        return sigmoid_formula(z)
-    if activation == "tanh":
-        return np.tanh(z)
-    if activation == "leaky_relu":
-        return np.where(z > 0, z, negative_slope * z)
-    if activation == "gelu":  # x Phi(x), Phi written with erfc (no cancellation for x < 0)
-        return 0.5 * z * _erfc(-z / math.sqrt(2.0))
-    u = math.sqrt(2.0 / math.pi) * (z + 0.044715 * z ** 3)  # gelu_tanh
-    return 0.5 * z * (1.0 + np.tanh(u))
-
 
 def _to_nchw(x, w, layout):
     """x as (N, C, H, W) and w as (Cout, C/groups, kh, kw), from either layout."""
@@ -88,7 +67,7 @@ def conv2d(x, weight, bias=None, *, stride=(1, 1), padding=(0, 0, 0, 0), dilatio
         y += bias[None, :, None, None]
     if layout == "channels_last":
         y = y.transpose(0, 2, 3, 1)
-    return _activation(np.ascontiguousarray(y), activation, negative_slope)
+    return apply_activation(np.ascontiguousarray(y), activation, negative_slope)
 
 
 def conv2d_backward(dy, x, weight, *, stride, padding, dilation, groups, layout, dW=None, db=None,
