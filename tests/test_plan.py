@@ -91,6 +91,26 @@ def layer_by_layer():
     return run
 
 
+def train_both_and_compare(fused, python, batches, layer_by_layer, where):
+    """Train `fused` on the native plan and `python` layer by layer on the same (x, y) batches,
+    drawing the same dropout masks, and assert the same losses, outputs and state after every step;
+    frozen parameters must not move, and `predict` of the last x must agree too."""
+    frozen = {k: v.copy() for k, v in fused.state_dict().items()
+              if not dict(fused.named_parameters())[k].requires_grad}
+    lm.manual_seed(7)  # the dropout stream: both models draw from it in turn, from the same point
+    for step, (x, y) in enumerate(batches):
+        _, start = lm._random.dropout_position()
+        loss_f, out_f = lm.training.train_step(fused, x, y, return_output=True)
+        lm._random._dropout_counter = start  # rewind: the layer-by-layer step draws the same masks
+        loss_p, out_p = layer_by_layer(lambda: lm.training.train_step(python, x, y, return_output=True))
+        assert loss_f == loss_p, f"{where} step {step}: loss {loss_f!r} != {loss_p!r}"
+        assert np.array_equal(out_f, out_p), f"{where} step {step}: outputs differ"
+        assert_same_state(fused, python, f"{where} step {step}")
+    for key, value in frozen.items():
+        assert np.array_equal(fused.state_dict()[key], value), f"{where}: frozen {key} changed"
+    assert np.array_equal(fused.predict(x), layer_by_layer(lambda: python.predict(x))), f"{where}: predict differs"
+
+
 def assert_same_state(fused, python, where):
     for (name, p), (_, q) in zip(fused.named_parameters(), python.named_parameters()):
         assert np.array_equal(p.data, q.data), f"{where}: parameter {name} differs (max {np.abs(p.data - q.data).max()})"

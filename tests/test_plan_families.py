@@ -7,7 +7,7 @@ import pytest
 
 import lamina as lm
 from lamina import _plan, keras
-from test_plan import OPTIMIZERS, assert_same_state, layer_by_layer  # noqa: F401 (a fixture)
+from test_plan import OPTIMIZERS, layer_by_layer, train_both_and_compare  # noqa: F401 (a fixture)
 
 
 def dropout_mlp(dtype):
@@ -73,22 +73,8 @@ def test_plan_equals_layer_by_layer_bitwise(case, optimizer, dtype, threads, lay
     rng = np.random.default_rng(1)
     x0, _ = batch(case, 2, dtype, rng)
     assert _plan.cached(fused, fused.loss, fused.optimizer, x0.shape[1:]) is not None, f"{case}: no native plan"
-    frozen = {k: v.copy() for k, v in fused.state_dict().items()
-              if not dict(fused.named_parameters())[k].requires_grad}
-    lm.manual_seed(7)  # the dropout stream: both models draw from it in turn, from the same point
-    for step, n in enumerate([32, 32, 7, 1, 32]):
-        x, y = batch(case, n, dtype, rng)
-        _, start = lm._random.dropout_position()
-        loss_f, out_f = lm.training.train_step(fused, x, y, return_output=True)
-        lm._random._dropout_counter = start  # rewind: the layer-by-layer step draws the same masks
-        loss_p, out_p = layer_by_layer(lambda: lm.training.train_step(python, x, y, return_output=True))
-        assert loss_f == loss_p, f"{case} step {step}: loss {loss_f!r} != {loss_p!r}"
-        assert np.array_equal(out_f, out_p), f"{case} step {step}: outputs differ"
-        assert_same_state(fused, python, f"{case} step {step}")
-    for key, value in frozen.items():
-        assert np.array_equal(fused.state_dict()[key], value), f"{case}: frozen {key} changed"
-    x, _ = batch(case, 9, dtype, rng)
-    assert np.array_equal(fused.predict(x), layer_by_layer(lambda: python.predict(x)))
+    batches = [batch(case, n, dtype, rng) for n in [32, 32, 7, 1, 32]]
+    train_both_and_compare(fused, python, batches, layer_by_layer, case)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
