@@ -111,6 +111,22 @@ def train_both_and_compare(fused, python, batches, layer_by_layer, where):
     assert np.array_equal(fused.predict(x), layer_by_layer(lambda: python.predict(x))), f"{where}: predict differs"
 
 
+def assert_same_training_on_one_and_two_threads(train, where):
+    """`train()` builds and trains a model (seeded inside) and returns (losses, state_dict); run it
+    on 1 and 2 threads and assert bitwise the same results."""
+    results = []
+    for n in (1, 2):
+        before = lm.get_num_threads()
+        lm.set_num_threads(n)
+        try:
+            results.append(train())
+        finally:
+            lm.set_num_threads(before)
+    assert results[0][0] == results[1][0], f"{where}: losses differ between 1 and 2 threads"
+    for key in results[0][1]:
+        assert np.array_equal(results[0][1][key], results[1][1][key]), f"{where}: {key} differs between 1 and 2 threads"
+
+
 def assert_same_state(fused, python, where):
     for (name, p), (_, q) in zip(fused.named_parameters(), python.named_parameters()):
         assert np.array_equal(p.data, q.data), f"{where}: parameter {name} differs (max {np.abs(p.data - q.data).max()})"

@@ -7,7 +7,8 @@ import pytest
 
 import lamina as lm
 from lamina import _plan, keras
-from test_plan import OPTIMIZERS, layer_by_layer, train_both_and_compare  # noqa: F401 (a fixture)
+from test_plan import (OPTIMIZERS, assert_same_training_on_one_and_two_threads, layer_by_layer,  # noqa: F401 (a fixture)
+                       train_both_and_compare)
 
 
 def dropout_mlp(dtype):
@@ -79,21 +80,13 @@ def test_plan_equals_layer_by_layer_bitwise(case, optimizer, dtype, threads, lay
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_one_and_two_threads_train_bitwise_alike(case):
-    results = []
-    for n in (1, 2):
-        before = lm.get_num_threads()
-        lm.set_num_threads(n)
-        try:
-            model = make(case, "adam", np.float32)
-            rng = np.random.default_rng(3)
-            lm.manual_seed(11)
-            losses = [model.train_step(*batch(case, 64, np.float32, rng)) for _ in range(3)]
-            results.append((losses, model.state_dict()))
-        finally:
-            lm.set_num_threads(before)
-    assert results[0][0] == results[1][0], f"{case}: losses differ between 1 and 2 threads"
-    for key in results[0][1]:
-        assert np.array_equal(results[0][1][key], results[1][1][key]), f"{case}: {key} differs between 1 and 2 threads"
+    def train():
+        model = make(case, "adam", np.float32)
+        rng = np.random.default_rng(3)
+        lm.manual_seed(11)
+        losses = [model.train_step(*batch(case, 64, np.float32, rng)) for _ in range(3)]
+        return losses, model.state_dict()
+    assert_same_training_on_one_and_two_threads(train, case)
 
 
 def test_keras_model_with_dropout_trains_in_one_native_call_per_step(monkeypatch):
