@@ -5,7 +5,8 @@
 //
 //   forward, channels_last:   y (N*Ho*Wo, Cout/g)   = P (N*Ho*Wo, KH*KW*Cg) @ w_g       one product
 //   forward, channels_first:  y_n (Cout/g, Ho*Wo)   = w_g (Cout/g, Cg*KH*KW) @ P_n^T    per image
-//   dW, channels_last:        dW_g (KH*KW*Cg, Cout/g) += P^T @ dy_g        K = N*Ho*Wo
+//   dW, channels_last:        dW_g^T (Cout/g, KH*KW*Cg) += dy_g^T @ P      K = N*Ho*Wo
+//                             (one channel per group: dW_g += P^T @ dy_g, in place)
 //   dW, channels_first:       dW_g (Cout/g, Cg*KH*KW) += dy_g @ P          K = N*Ho*Wo
 //   dx: the same shapes with Q, the patches of dy under each input pixel, and the weight
 //       rearranged once per call (weight-sized copy) so that its rows run over (tap, Cout/g).
@@ -454,7 +455,21 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
             P.col_runs = runs.empty() ? nullptr : runs.data();
             P.src = x, P.c0 = g * Cg, P.Cg = Cg, P.KH = s.KH, P.KW = s.KW, P.Hg = Ho, P.Wg = Wo;
             P.row_tab = rows.data(), P.col_tab = cols.data();
-            if (s.channels_last) {
+            if (s.channels_last && Cg > 1) {
+                // dW_g^T (Cout/g, KH*KW*Cg) = dy_g^T @ P, then transposed into place: P as B
+                // gathers a whole tap's channel run (a panel's NR channels) per pixel looked up,
+                // where P^T as A took MR channels per lookup (conv 32->64 3x3 on 13x13, batch 128: 7.1 -> 5.3 ms).
+                P.sn = HW * s.C, P.sc = 1, P.sh = s.W * s.C, P.sw = s.C;
+                P.channel_fastest = true, P.transposed = false;
+                std::vector<T> dWt(size_t(Cog * K));  // dWt[co*K + q] = dW[q*Cout + g*Cog + co]
+                if (accumulate)
+                    for (int64_t q = 0; q < K; ++q)
+                        for (int64_t co = 0; co < Cog; ++co) dWt[co * K + q] = dW[q * s.Cout + g * Cog + co];
+                gemm_ex<T>(dWt.data(), K, matrix(dy + g * Cog, int64_t(1), s.Cout), sourced(&P), nullptr,
+                           Cog, K, R, T(1), beta, Activation::none, T(0));
+                for (int64_t q = 0; q < K; ++q)
+                    for (int64_t co = 0; co < Cog; ++co) dW[q * s.Cout + g * Cog + co] = dWt[co * K + q];
+            } else if (s.channels_last) {
                 P.sn = HW * s.C, P.sc = 1, P.sh = s.W * s.C, P.sw = s.C;
                 P.channel_fastest = true, P.transposed = true;
                 gemm_ex<T>(dW + g * Cog, s.Cout, sourced(&P), matrix(dy + g * Cog, s.Cout, int64_t(1)),
