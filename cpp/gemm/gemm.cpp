@@ -149,9 +149,7 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
                 const T* a = job.A + ic * job.rsa + pc * job.csa;
                 int64_t rsa = job.rsa, csa = job.csa, a_tile = job.rsa;
                 if (job.a_src) {
-                    for (int64_t i = 0; i < mc; i += MR)
-                        job.a_src->pack_a(Ap + i * kc, job.a_row0 + ic + i, pc,
-                                          std::min(MR, mc - i), kc, bl.MR);
+                    job.a_src->pack_a_block(Ap, job.a_row0 + ic, pc, mc, kc, bl.MR);
                     a = Ap, rsa = 1, csa = MR, a_tile = kc;
                 } else if (job.pack_a) {
                     for (int64_t i = 0; i < mc; i += MR)
