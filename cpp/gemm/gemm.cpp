@@ -154,6 +154,7 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
                 if (job.a_src) {
                     job.a_src->pack_a_block(Ap, job.a_row0 + ic, pc, mc, kc, bl.MR);
                     a = Ap, rsa = 1, csa = MR, a_tile = kc;
+                    if (job.a_src->packs_a_rows()) rsa = kc, csa = 1;
                 } else if (job.pack_a) {
                     for (int64_t i = 0; i < mc; i += MR)
                         pack_a_panel(Ap + i * kc, job.A + (ic + i) * job.rsa + pc * job.csa, job.rsa,
