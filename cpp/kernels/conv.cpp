@@ -176,12 +176,14 @@ class PatchMatrix final : public PanelSource<T> {
     // so each tap copies runs as long as an output row, and the tile is then cut into panels
     // (straight MR-value copies). Per panel, the run setup cost more than the copies: a 3x3
     // first layer (one channel, K = 9) spent 40% of its forward there.
-    // Channel runs along the rows of A (P itself, channels_last): the block is gathered row-major
-    // and read in place, with no staging tile and no transpose into panels (packs_a_rows).
-    bool packs_a_rows() const override { return !transposed && channel_fastest && Cg > 1; }
+    // Runs along the rows of A (channel runs of P itself, channels_last; pixel runs of P^T): the
+    // block is gathered row-major and read in place, with no staging tile and no transpose into
+    // panels (packs_a_rows).
+    bool packs_a_rows() const override { return transposed != (channel_fastest && Cg > 1); }
     void pack_a_block(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const override {
         if (packs_a_rows()) {
-            fill_by_pixel(Ap, i0, m, p0, k, k, 1);
+            if (!transposed) fill_by_pixel(Ap, i0, m, p0, k, k, 1);
+            else fill_by_column(Ap, p0, k, i0, m, 1, k);
             return;
         }
         if (transposed || (channel_fastest && Cg > 1)) {
