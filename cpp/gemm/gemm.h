@@ -30,6 +30,17 @@ class PanelSource {
     virtual ~PanelSource() = default;
     // As A: Ap[p*MR + i] = A(i0 + i, p0 + p) for i < m, p < k; zero for m <= i < MR.
     virtual void pack_a(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const = 0;
+    // A block of m rows as consecutive panels: panel t (rows i0 + t*MR ..) at Ap + t*MR*k, as
+    // pack_a writes it. The engine packs A through this; a source whose gather has a cost per
+    // call (index tables, run setup) overrides it to pay that once per block, not per panel.
+    virtual void pack_a_block(T* Ap, int64_t i0, int64_t p0, int64_t m, int64_t k, int MR) const {
+        for (int64_t i = 0; i < m; i += MR)
+            pack_a(Ap + i * k, i0 + i, p0, m - i < MR ? m - i : MR, k, MR);
+    }
+    // True when pack_a_block writes the block row-major instead (Ap[i*k + p] = A(i0 + i, p0 + p),
+    // no padding rows), which the micro-kernel reads in place as it reads any strided A: for a
+    // gather whose runs lie along A's rows, this saves transposing them into panels. Same sums.
+    virtual bool packs_a_rows() const { return false; }
     // As B: Bp[p*width + j] = B(p0 + p, j0 + j) for p < k, j < n; zero for n <= j < width.
     virtual void pack_b(T* Bp, int64_t p0, int64_t j0, int64_t k, int64_t n, int width) const = 0;
 };
