@@ -195,17 +195,30 @@ def seed_networks(args):
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m lamina.examples.digits", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
-    parser.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
-    parser.add_argument("--threads", type=int, default=None, help="threads for lamina (and PyTorch)")
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def training_arguments(prog, description, epochs, batch_size, compare_help):
+    """The options every example takes: epochs, batch size, threads, seed, and skipping the peers."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--epochs", type=positive_int, default=epochs, help=f"training epochs (default {epochs})")
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help=f"samples per step (default {batch_size})")
+    parser.add_argument("--threads", type=positive_int, default=None, help="threads for lamina (and PyTorch)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and shuffling")
-    parser.add_argument("--no-compare", action="store_true", help="skip the reference, PyTorch and seed-network runs")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--epochs, --batch-size and --threads must be positive")
-    return args
+    parser.add_argument("--no-compare", action="store_true", help=compare_help)
+    return parser
+
+
+def parse_args(argv):
+    parser = training_arguments("python -m lamina.examples.digits", __doc__.splitlines()[0], 20, 32,
+                                "skip the reference, PyTorch and seed-network runs")
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

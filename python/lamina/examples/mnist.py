@@ -8,7 +8,6 @@ network then trains from the same initial weights in PyTorch and Keras when they
                                     [--train-images N] [--no-compare]
 """
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -18,7 +17,7 @@ import numpy as np
 
 import lamina as lm
 from lamina import keras
-from lamina.examples.digits import EpochTimer
+from lamina.examples.digits import EpochTimer, positive_int, training_arguments
 
 N_TEST = 1000
 
@@ -144,19 +143,11 @@ def run_keras(data, initial, args):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m lamina.examples.mnist",
-                                     description="Keras's simple MNIST convnet on 5,000 real MNIST digits.")
-    parser.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
-    parser.add_argument("--batch-size", type=int, default=128, help="samples per step (default 128)")
-    parser.add_argument("--threads", type=int, default=None, help="threads for lamina (and PyTorch)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and shuffling")
-    parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only")
-    parser.add_argument("--no-compare", action="store_true", help="skip the PyTorch and Keras runs")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1) \
-            or (args.train_images is not None and args.train_images < 1):
-        parser.error("--epochs, --batch-size, --threads and --train-images must be positive")
-    return args
+    parser = training_arguments("python -m lamina.examples.mnist",
+                                "Keras's simple MNIST convnet on 5,000 real MNIST digits.", 15, 128,
+                                "skip the PyTorch and Keras runs")
+    parser.add_argument("--train-images", type=positive_int, default=None, help="train on the first N images only")
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
