@@ -64,6 +64,10 @@ OP_NAMES = (
     "avg_pool2d_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
 )
 
 
@@ -486,3 +490,63 @@ def check_divisor_override(op, divisor_override):
 
 def check_output_size(op, output_size):
     return check_int_tuple(op, "output_size", output_size, 2, 1)
+
+
+def check_eps(op, eps):
+    """A normalisation's epsilon: finite and > 0 (it keeps 1 / sqrt(var + eps) finite)."""
+    eps = check_number(eps, f"{op}: eps")
+    if eps <= 0.0:
+        raise ValueError(f"{op}: eps must be > 0, got {eps}")
+    return eps
+
+
+def channel_view(op, shape, axis):
+    """Batch norm's view (outer, C, inner) of an array of `shape` with channels on `axis`
+    (negative counts from the end): C = shape[axis], outer and inner the products before and after."""
+    ndim = len(shape)
+    if ndim < 2:
+        raise ValueError(f"{op}: x must have a batch axis and a channel axis, got shape {tuple(shape)}")
+    axis = check_int(axis, f"{op}: axis", minimum=-ndim)
+    a = axis + ndim if axis < 0 else axis
+    if not 1 <= a < ndim:
+        raise ValueError(f"{op}: axis {axis} is not a channel axis of shape {tuple(shape)} "
+                         f"(axis 0 is the batch)")
+    return math.prod(shape[:a]), shape[a], math.prod(shape[a + 1:])
+
+
+def check_channel_vector(op, name, arr, channels):
+    if arr is not None and arr.shape != (channels,):
+        raise ValueError(f"{op}: {name} has shape {arr.shape}, expected ({channels},) (one per channel)")
+
+
+def check_batch_norm(op, shape, axis, weight, bias, running_mean, running_var, training, momentum, eps):
+    """Batch norm's arguments, checked; returns the view (outer, C, inner)."""
+    outer, channels, inner = channel_view(op, shape, axis)
+    for name, arr in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                      ("running_var", running_var)):
+        check_channel_vector(op, name, arr, channels)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var go together (one of them is None)")
+    check_flag(training, f"{op}: training")
+    if not training and running_mean is None:
+        raise ValueError(f"{op}: inference mode (training=False) needs running_mean and running_var")
+    if training and outer * inner < 2:
+        raise ValueError(f"{op}: a training-mode batch norm needs more than one value per channel, "
+                         f"got input of shape {tuple(shape)}")
+    check_number(momentum, f"{op}: momentum", high=1.0)
+    check_eps(op, eps)
+    return outer, channels, inner
+
+
+def layer_norm_view(op, shape, normalized_shape):
+    """Layer norm's view (rows, cols): the trailing dims `normalized_shape` (an int or a tuple)
+    of `shape` are the cols each row normalises."""
+    dims = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    for d in dims:
+        check_int(d, f"{op}: normalized_shape", minimum=1)
+    dims = tuple(int(d) for d in dims)
+    if not dims or tuple(shape[len(shape) - len(dims):]) != dims or len(dims) > len(shape):
+        raise ValueError(f"{op}: normalized_shape {dims} does not match the trailing dims of the input's "
+                         f"shape {tuple(shape)}")
+    cols = math.prod(dims)
+    return math.prod(shape) // cols, cols, dims
