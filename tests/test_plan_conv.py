@@ -109,5 +109,5 @@ def test_the_keras_mnist_convnet_lowers_to_one_native_plan():
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     assert _plan.cached(model, model.loss, model.optimizer, (28, 28, 1)) is not None
     steps = _plan._steps(model, (28, 28, 1))
-    assert [kind for kind, _, _ in steps] == ["conv2d", "max_pool2d", "conv2d", "max_pool2d", "flatten", "dropout", "dense"]
+    assert [kind for kind, *_ in steps] == ["conv2d", "max_pool2d", "conv2d", "max_pool2d", "flatten", "dropout", "dense"]
     assert steps[0][2]["activation"] == "relu" and steps[0][2]["layout"] == "channels_last"

@@ -8,9 +8,9 @@ from . import _native, ops, reference
 from ._checks import check_int
 from ._random import manual_seed
 from .layers import (GELU, Activation, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AveragePooling1D, AveragePooling2D,
-                     AvgPool1d, AvgPool2d, Conv1D, Conv1d, Conv2D, Conv2d, Dense, Dropout, Flatten,
+                     AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, BatchNormalization, Conv1D, Conv1d, Conv2D, Conv2d, Dense, Dropout, Flatten,
                      GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
-                     LeakyReLU, Linear, LogSoftmax, MaxPool1d, MaxPool2d, MaxPooling1D, MaxPooling2D, ReLU,
+                     LayerNorm, LayerNormalization, LeakyReLU, Linear, LogSoftmax, MaxPool1d, MaxPool2d, MaxPooling1D, MaxPooling2D, ReLU,
                      Sigmoid, Softmax, Tanh)
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
@@ -41,10 +41,11 @@ def build_info() -> dict:
 
 __all__ = [
     "Activation", "Adam", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AveragePooling1D",
-    "AveragePooling2D", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss", "Callback", "Conv1D",
+    "AveragePooling2D", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
+    "BatchNormalization", "Callback", "Conv1D",
     "Conv1d", "Conv2D", "Conv2d", "CrossEntropyLoss", "Dense", "Dropout", "EarlyStopping",
     "Flatten", "GELU", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "History", "Input", "LambdaCallback", "LeakyReLU", "Linear", "LogSoftmax",
+    "GlobalMaxPooling2D", "History", "Input", "LambdaCallback", "LayerNorm", "LayerNormalization", "LeakyReLU", "Linear", "LogSoftmax",
     "MSELoss", "MaxPool1d", "MaxPool2d", "MaxPooling1D", "MaxPooling2D", "Module", "NLLLoss",
     "Parameter", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "build_info",
     "get_num_threads", "keras", "load", "manual_seed", "nn", "ops", "reference", "save",

@@ -1,7 +1,8 @@
 """Lowering a model to a native execution plan: one C++ call per training step or prediction.
 
-`lower` asks each layer for its step (`plan_step()`: a kind, its parameters, its attributes), fuses
-an activation into the dense step before it, asks the loss for its native kind (`plan_kind`) and
+`lower` asks each layer for its step (`plan_step()`: a kind, its parameters, its attributes, and
+the buffers it updates, such as running statistics), fuses an activation into the dense, conv or
+batch-norm step before it, asks the loss for its native kind (`plan_kind`) and
 the optimizer for its state buffers, and hands the C++ plan named step descriptors that point at
 the parameters' own arrays (no copies: `parameters()` stays the single source of truth). Frozen
 parameters go without a gradient and without an update. Anything without a native form (a layer
@@ -80,8 +81,11 @@ def _activation_attrs(attrs):
 
 def _fusable(step, attrs):
     # A dense or conv step whose output nothing is applied to yet: an activation after it joins its
-    # epilogue (a conv step takes elementwise ones only; softmax over rows is the dense step's).
-    kind, _, own = step
+    # epilogue (a conv step takes elementwise ones only; softmax over rows is the dense step's). A
+    # batch-norm step takes a ReLU, whose backward it folds into its own.
+    kind, _, own, _ = step
+    if kind == "batch_norm":
+        return attrs["activation"] == "relu" and attrs["normalize"] is None and own["activation"] is None
     return (kind == "dense" or (kind == "conv2d" and attrs["normalize"] is None)) \
         and own["activation"] is None and own.get("normalize") is None
 
@@ -112,11 +116,13 @@ def _steps(model, sample_shape):
             if kind in ("dense", "activation", "conv2d"):
                 attrs = _activation_attrs(attrs)
                 if kind == "activation" and steps and _fusable(steps[-1], attrs):
-                    steps[-1][2].update(attrs if steps[-1][0] == "dense" else _conv_attrs(attrs))
+                    into = steps[-1][0]
+                    steps[-1][2].update(attrs if into == "dense" else _conv_attrs(attrs) if into == "conv2d"
+                                        else {"activation": attrs["activation"]})
                     continue
                 if kind == "conv2d":
                     attrs = _conv_attrs(attrs, one["attrs"])
-            steps.append([kind, one["params"], attrs])
+            steps.append([kind, one["params"], attrs, one.get("buffers", {})])
     return steps or None
 
 
@@ -128,7 +134,7 @@ def _conv_attrs(activation_attrs, own=None):
 
 
 def _ends_in(steps, activation):
-    kind, _, attrs = steps[-1]
+    kind, _, attrs, _ = steps[-1]
     return kind in ("dense", "activation") and activation in (attrs["activation"], attrs["normalize"])
 
 
@@ -144,8 +150,9 @@ def lower(model, loss=None, optimizer=None, sample_shape=None):
         needs = type(loss).__dict__.get("plan_needs")
         if loss_kind is None or (needs is not None and not _ends_in(steps, needs)):
             return None
-    params = [p for _, ps, _ in steps for p in ps.values() if p is not None]
+    params = [p for _, ps, _, _ in steps for p in ps.values() if p is not None]
     dtypes = {p.data.dtype for p in params}
+    dtypes |= {b.dtype for _, _, _, bs in steps for name, b in bs.items() if name != "num_batches_tracked"}
     if len(dtypes) != 1:
         return None
     trainable = [p for p in params if p.requires_grad]
@@ -158,11 +165,12 @@ def lower(model, loss=None, optimizer=None, sample_shape=None):
         index = {id(p): i for i, p in enumerate(optimizer.params)}
         updates = [{"param": p.data, "grad": p.grad, "state": optimizer.plan_state(index[id(p)])} for p in trainable]
     descriptors = []
-    for kind, ps, attrs in steps:
+    for kind, ps, attrs, buffers in steps:
         arrays = {}
         for name, p in ps.items():
             arrays[name] = None if p is None else p.data
             arrays[name + "_grad"] = p.grad if p is not None and p.requires_grad else None  # None: frozen
+        arrays.update(buffers)  # running statistics: written by training steps, never trained
         descriptors.append({"kind": kind, "arrays": arrays, "attrs": attrs})
     if sample_shape is None:
         first = steps[0]

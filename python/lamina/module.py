@@ -273,6 +273,10 @@ class Module:
             if b is not None:
                 yield name, "buffer", b
 
+    def _check_loaded(self, name, arr):
+        """A hook for layers whose state has limits beyond its shape (running statistics): raise
+        ValueError for a value `load_state_dict` must not write into entry `name`."""
+
     def state_dict(self):
         """Return {name: copy of the array} for every parameter and buffer, with PyTorch's names
         and shapes (Linear's weight is (out, in); BatchNorm's running_mean is a buffer)."""
@@ -318,6 +322,7 @@ class Module:
             if arr.shape != dest.shape:
                 raise ValueError(f"state_dict[{key!r}] has shape {arr.shape}, the model expects "
                                  f"{dest.shape} ({kind} of {who(module)})")
+            module._check_loaded(key.rsplit(".", 1)[-1], arr)
             if not dest.flags.writeable:
                 # Found now, not by np.copyto after earlier entries were overwritten.
                 raise ValueError(f"{kind} {key!r} is read-only; nothing was loaded")

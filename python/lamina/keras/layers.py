@@ -1,7 +1,7 @@
 """`keras.layers`: Keras's layer names and arguments on lamina's layers."""
 from .. import _registry
-from ..layers import (Activation, AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Dense, GlobalAveragePooling1D,
-                      GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
+from ..layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, GlobalAveragePooling1D,
+                      GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D)
 from ..layers import Dropout as _Dropout
 from ..layers import Flatten as _Flatten
 from ..layers import LeakyReLU as _LeakyReLU
@@ -75,9 +75,9 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
 __all__ = [
-    "Activation", "AveragePooling1D", "AveragePooling2D", "AvgPool1D", "AvgPool2D", "Conv1D",
+    "Activation", "AveragePooling1D", "AveragePooling2D", "AvgPool1D", "AvgPool2D", "BatchNormalization", "Conv1D",
     "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input", "LeakyReLU", "MaxPool1D", "MaxPool2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input", "LayerNormalization", "LeakyReLU", "MaxPool1D", "MaxPool2D",
     "MaxPooling1D", "MaxPooling2D", "Softmax",
 ]

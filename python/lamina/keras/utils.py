@@ -30,9 +30,12 @@ def weights_from_torch(model, state_dict):
     (*k, in, out), linear weights (out, in) become (in, out), and the rows of a Dense that follows a
     Flatten of channels_last feature maps are reordered from PyTorch's C,H,W order to H,W,C.
 
-    Entries are taken in order, two (weight, bias) or one per layer with parameters.
+    Entries are taken in order, as many per layer as its `get_weights()` returns (a batch norm's
+    weight, bias, running_mean and running_var are gamma, beta, moving_mean and moving_variance);
+    num_batches_tracked is skipped.
     """
-    arrays = [numeric_array(v, f"state_dict[{k!r}]", "value") for k, v in state_dict.items()]
+    arrays = [numeric_array(v, f"state_dict[{k!r}]", "value") for k, v in state_dict.items()
+              if not k.endswith("num_batches_tracked")]  # PyTorch's counter: Keras has none
     out, shape, flat_from = [], model._input_shape(), None
     for layer in model:
         n = layer._num_weights()

@@ -3,16 +3,16 @@
 PyTorch's names, argument conventions and defaults for every layer family that has landed (each
 new family adds its names here), mapped onto lamina's layers; `lamina.optim` serves `torch.optim`.
 """
-from ..layers import (GELU, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, Dropout,
-                      Flatten, LeakyReLU, Linear, LogSoftmax, MaxPool1d, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
+from ..layers import (GELU, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout,
+                      Flatten, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool1d, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
 from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from ..module import Module
 from ..parameter import Parameter
 from ..sequential import Sequential
 
 __all__ = [
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss",
-    "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "LeakyReLU", "Linear",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
+    "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "LayerNorm", "LeakyReLU", "Linear",
     "LogSoftmax", "MSELoss", "MaxPool1d", "MaxPool2d", "Module", "NLLLoss", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "Softmax", "Tanh",
 ]
