@@ -340,3 +340,29 @@ def test_repr_and_config_round_trip():
         assert repr(again) == repr(layer)
     assert repr(lm.nn.BatchNorm2d(4)) == \
         "BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"
+
+
+def test_save_and_load_keep_running_statistics_and_refuse_bad_ones(tmp_path):
+    model = lm.nn.Sequential(lm.nn.Linear(3, 4), lm.nn.BatchNorm1d(4, momentum=None), lm.nn.ReLU(),
+                             lm.nn.Linear(4, 2))
+    model.compile(optimizer=lm.SGD(model.parameters(), lr=0.1), loss=lm.CrossEntropyLoss())
+    x = RNG.standard_normal((8, 3)).astype(np.float32)
+    for _ in range(2):
+        model.train_step(x, RNG.integers(0, 2, 8))
+    path = tmp_path / "bn.lamina"
+    lm.save(model, path)
+    again = lm.load(path)
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, again.state_dict()[key]) and value.dtype == again.state_dict()[key].dtype, key
+    assert int(again[1].num_batches_tracked) == 2
+    model[1].running_var[1] = np.nan  # a file that holds a broken statistic is refused on load
+    lm.save(model, path)
+    with pytest.raises(ValueError, match="running_var is not finite"):
+        lm.load(path)
+    k = keras.Sequential([keras.layers.Dense(4, input_shape=(3,)), keras.layers.BatchNormalization(),
+                          keras.layers.Dense(2)])
+    lines = []
+    k.summary(print_fn=lines.append)
+    assert "Non-trainable params: 8" in lines  # the moving statistics, as Keras counts them
+    lm.save(k, path)
+    assert all(np.array_equal(a, b) for a, b in zip(k.get_weights(), lm.load(path).get_weights()))

@@ -130,6 +130,8 @@ def assert_same_training_on_one_and_two_threads(train, where):
 def assert_same_state(fused, python, where):
     for (name, p), (_, q) in zip(fused.named_parameters(), python.named_parameters()):
         assert np.array_equal(p.data, q.data), f"{where}: parameter {name} differs (max {np.abs(p.data - q.data).max()})"
+    for (name, p), (_, q) in zip(fused.named_buffers(), python.named_buffers()):
+        assert np.array_equal(p, q), f"{where}: buffer {name} differs"
     a, b = fused.optimizer.state_dict(), python.optimizer.state_dict()
     for key in a:
         assert np.array_equal(a[key], b[key]), f"{where}: optimizer state {key} differs"

@@ -69,7 +69,7 @@ def save(model, path, optimizer=None):
     arrays = {}
     weights = {}
     for name, value in model.state_dict().items():
-        value = np.ascontiguousarray(value)
+        value = np.require(value, requirements="C")  # ascontiguousarray would make a 0-d counter 1-d
         arrays[_MODEL_PREFIX + name] = value
         weights[name] = {"shape": list(value.shape), "dtype": value.dtype.name}
     header = {"format": FORMAT, "version": VERSION, "model": model.get_config(), "weights": weights}
@@ -300,7 +300,8 @@ class _Reader:
         expected = model.state_dict()
         if list(manifest) != list(expected):
             raise _FileError(f"the file lists weights {list(manifest)}, the architecture has {list(expected)}")
-        state = {name: self.array(_MODEL_PREFIX + name, f"weight {name!r}", ref.shape, ref.dtype)
+        # Floats, and the one integer a model holds: a batch norm's num_batches_tracked.
+        state = {name: self.array(_MODEL_PREFIX + name, f"weight {name!r}", ref.shape, ref.dtype, ref.dtype.kind)
                  for name, ref in expected.items()}
         model.load_state_dict(state)
         return model
