@@ -37,9 +37,11 @@ struct Hyper {
 template <typename T>
 class Plan {
   public:
-    // steps: at least one, each taking the previous one's output shape.
+    // steps: at least one, each taking the previous one's output shape. With fuse, a step that
+    // can absorb the inference work of the step after it (a batch norm after a convolution or
+    // dense step) does, bitwise the same as the two steps.
     Plan(std::vector<std::unique_ptr<Step<T>>> steps, LossKind loss, OptimizerKind optimizer,
-         std::vector<Update<T>> updates);
+         std::vector<Update<T>> updates, bool fuse = true);
 
     // One training step on a batch x (batch, *input_shape): returns the loss; y_out
     // (batch, *output_shape) receives the output before the update when not null. Exactly one of
@@ -55,6 +57,12 @@ class Plan {
     const Shape& output_shape() const { return steps_.back()->output_shape(); }
     int64_t random_per_sample() const { return random_per_sample_; }
     const Step<T>& step(size_t i) const { return *steps_[i]; }
+    // The first step, if any, that cannot run a batch of `batch` in `mode`, else size().
+    size_t too_small_for(int64_t batch, Mode mode) const {
+        for (size_t i = 0; i < steps_.size(); ++i)
+            if (batch < steps_[i]->min_batch(mode)) return i;
+        return steps_.size();
+    }
     size_t size() const { return steps_.size(); }
 
   private:
