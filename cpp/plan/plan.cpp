@@ -17,7 +17,7 @@ Plan<T>::Plan(std::vector<std::unique_ptr<Step<T>>> steps, LossKind loss, Optimi
     : steps_(std::move(steps)), loss_(loss), optimizer_(optimizer), updates_(std::move(updates)) {
     for (size_t i = 0; fuse && i + 1 < steps_.size(); ++i) {
         ChannelAffine<T>* next = steps_[i + 1]->inference_affine();
-        if (next && steps_[i]->absorb(*next)) next->fold();
+        if (next && steps_[i]->absorb(*next)) next->fold(), folded_.push_back(i + 1);
     }
     first_backward_ = steps_.size();
     for (size_t i = 0; i < steps_.size(); ++i) {

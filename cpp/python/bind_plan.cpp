@@ -1,6 +1,7 @@
-// Binding of the execution plan: _native.Plan(steps, input_shape, loss, optimizer, updates), built
-// from named step descriptors ({"kind", "arrays", "attrs"}), whose train_step and predict each run
-// as one native call. Every array the plan will point into is checked once, at construction (dtype,
+// Binding of the execution plan: _native.Plan(steps, input_shape, loss, optimizer, updates,
+// fuse=True), built from named step descriptors ({"kind", "arrays", "attrs"}), whose train_step and
+// predict each run as one native call (fuse: a batch norm after a convolution or dense step runs in
+// that step's GEMM in predict; Plan.folded lists those batch norms). Every array the plan will point into is checked once, at construction (dtype,
 // shape, layout, and that no array a step writes shares memory with another the plan holds); each
 // call checks its input and targets. Messages name the step: "plan step 2 (dense) weight_grad ...".
 #include <pybind11/numpy.h>
@@ -434,6 +435,15 @@ class PyPlan {
         return t;
     }
 
+    // The steps folded into the step before them for inference (a batch norm after a
+    // convolution or dense step): each runs as part of that step's GEMM in predict.
+    py::tuple folded() const {
+        const std::vector<size_t>& f = f_ ? f_->folded() : d_->folded();
+        py::tuple t(f.size());
+        for (size_t i = 0; i < f.size(); ++i) t[i] = f[i];
+        return t;
+    }
+
     int64_t random_per_sample() const {
         return f_ ? f_->random_per_sample() : d_->random_per_sample();
     }
@@ -540,12 +550,13 @@ class PyPlan {
         if (!s.num_batches_tracked.is_none()) {
             const long c = keep_counter(s.num_batches_tracked, s.name + " num_batches_tracked",
                                         updates);
-            count = static_cast<int64_t*>(kept_[c].array.mutable_data());
+            count = const_cast<int64_t*>(ptr<int64_t>(kept_[c].array));
         }
-        return make_batch_norm_step<T>(in, gamma, beta, dgamma, dbeta,
-                                       m < 0 ? nullptr : mut<T>(kept_[m].array),
-                                       v < 0 ? nullptr : mut<T>(kept_[v].array), count, s.axis,
-                                       s.eps, s.momentum, s.unbiased, s.stats, s.activation);
+        // Written only when `updates` (checked writable then); read-only arrays serve otherwise.
+        auto stat = [&](long k) { return k < 0 ? nullptr : const_cast<T*>(ptr<T>(kept_[k].array)); };
+        return make_batch_norm_step<T>(in, gamma, beta, dgamma, dbeta, stat(m), stat(v), count,
+                                       s.axis, s.eps, s.momentum, s.unbiased, s.stats,
+                                       s.activation);
     }
 
     // Every pair of arrays the plan holds where one is written must not overlap: tied weights or a
@@ -959,7 +970,8 @@ void bind_plan(py::module_& m) {
              py::arg("eps"))
         .def("predict", &PyPlan::predict, py::arg("x"))
         .def_property_readonly("output_shape", &PyPlan::output_shape)
-        .def_property_readonly("random_per_sample", &PyPlan::random_per_sample);
+        .def_property_readonly("random_per_sample", &PyPlan::random_per_sample)
+        .def_property_readonly("folded", &PyPlan::folded);
     PyObject* descriptor =
         PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &train_step_def);
     if (!descriptor) throw py::error_already_set();
