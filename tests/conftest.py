@@ -201,3 +201,26 @@ def pool_atol(dtype, terms, magnitude):
 POOL_TORCH_TOL = dict(rtol=1e-13, atol=1e-14)
 
 # ---- end of pooling section ----
+
+
+# ---- normalization (test_native_normalization.py) ----
+#
+# Batch norm's statistics are sums in double rounded once to the dtype, so mean, var and invstd are
+# within an ulp or two of the float64 reference. Each output element is then a few roundings in the
+# dtype of a short expression: y = fma(x, scale, shift) with scale = gamma invstd and
+# shift = beta - mean scale (each rounded once), dx = k g - (c1 + c2 (x - mean)). Their error is a few
+# eps times the largest term of the expression, not of the result (the terms may cancel), so the
+# tests pass that magnitude: NORM_ULPS eps of it. The parameter gradients are sums of m terms in
+# double (m * 2**-53 of the sum of |terms|) rounded once to the dtype. A wrong formula, a missed
+# mask or a wrong count m is an O(1) error of those magnitudes and fails.
+NORM_ULPS = 16
+
+
+def norm_atol(dtype, magnitude, terms=1):
+    """Allowed |native - reference| for an expression whose largest term is `magnitude` (or, for a
+    sum of `terms` values in double, the sum of their |values|)."""
+    eps = float(np.finfo(dtype).eps)
+    return (NORM_ULPS * eps + terms * 2.0 ** -53) * max(float(magnitude), float(np.finfo(dtype).tiny))
+
+
+# ---- end of normalization section ----

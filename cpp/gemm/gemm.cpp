@@ -22,6 +22,7 @@
 #include "core/scratch.h"
 #include "gemm/kernel.h"
 #include "gemm/pack.h"
+#include "vec/scale_shift.h"
 
 namespace lamina {
 
@@ -42,14 +43,26 @@ void apply_activation_tile(T* C, int64_t ldc, int64_t m, int64_t n, Activation a
     for (int64_t i = 0; i < m; ++i) activate<T>(C + i * ldc, C + i * ldc, n, act, slope);
 }
 
-// A finished tile gets its row bias (rb[i] added to row i), then its activation.
+// A finished tile gets its row bias (rb[i] added to row i; rb may be null), then its affine
+// (scale and shift start at the tile's first row or column), then its activation.
 template <typename T>
-void finish_tile_rows(T* C, int64_t ldc, int64_t m, int64_t n, const T* rb, Activation act, T slope) {
-    for (int64_t i = 0; i < m; ++i) {
-        T* c = C + i * ldc;
-        for (int64_t j = 0; j < n; ++j) c[j] += rb[i];
-        activate<T>(c, c, n, act, slope);
-    }
+void finish_tile_rows(T* C, int64_t ldc, int64_t m, int64_t n, const T* rb,
+                      const EpilogueAffine<T>& affine, Activation act, T slope) {
+    if (rb)
+        for (int64_t i = 0; i < m; ++i) {
+            T* c = C + i * ldc;
+            for (int64_t j = 0; j < n; ++j) c[j] += rb[i];
+        }
+    if (affine.scale) scale_shift_block(C, ldc, m, n, affine.scale, affine.shift, affine.per_row);
+    for (int64_t i = 0; i < m; ++i) activate<T>(C + i * ldc, C + i * ldc, n, act, slope);
+}
+
+// The affine of the tile at row i, column j of the job's C.
+template <typename T>
+EpilogueAffine<T> affine_at(const EpilogueAffine<T>& a, int64_t i, int64_t j) {
+    if (!a.scale) return a;
+    const int64_t k = a.per_row ? i : j;
+    return {a.scale + k, a.shift + k, a.per_row};
 }
 
 // K == 0: the product is empty and one row of C becomes c[j] = act(beta*c[j] + bias[j]).
@@ -81,6 +94,7 @@ struct Job {
     const PanelSource<T>* b_src = nullptr;
     int64_t a_row0 = 0, b_col0 = 0;
     const T* row_bias = nullptr;  // (M,): added to every column of its row of C (gemm_ex)
+    EpilogueAffine<T> affine;     // per row or column, after the biases (gemm_ex)
 };
 
 // Packing copies an operand so that the micro-kernel reads it contiguously and from cache; it
@@ -139,12 +153,13 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
             }
 
             // beta applies once, on the first slice of the sum; bias and activation on the last.
-            // A row bias comes after the kernel's write-back, so the activation does too.
+            // A row bias or an affine comes after the kernel's write-back, so the activation
+            // does too.
+            const bool late_finish = last && (job.row_bias || job.affine.scale);
             Epilogue<T> ep{job.alpha, pc == 0 ? job.beta : T(1), nullptr,
-                           last && job.act == Activation::relu && !job.row_bias};
+                           last && job.act == Activation::relu && !late_finish};
             const bool late_activation =
-                last && job.act != Activation::none && (job.act != Activation::relu || job.row_bias);
-            const bool late_row_bias = last && job.row_bias;
+                last && job.act != Activation::none && (job.act != Activation::relu || late_finish);
 
             for (int64_t ic = 0; ic < job.M; ic += bl.MC) {
                 const int64_t mc = std::min(bl.MC, job.M - ic);
@@ -175,8 +190,11 @@ void blocked_loops(const Job<T>& job, const Blocking<T>& bl, int64_t NC, int64_t
                         const int64_t m = std::min(rows, mc - ir);
                         T* c = job.C + (ic + ir) * job.ldc + jc + jr;
                         bl.kernel(kc, a + ir * a_tile, rsa, csa, b, rsb, c, job.ldc, m, n, ep);
-                        if (late_row_bias)
-                            finish_tile_rows(c, job.ldc, m, n, job.row_bias + ic + ir, job.act, job.slope);
+                        if (late_finish)
+                            finish_tile_rows(c, job.ldc, m, n,
+                                             job.row_bias ? job.row_bias + ic + ir : nullptr,
+                                             affine_at(job.affine, ic + ir, jc + jr), job.act,
+                                             job.slope);
                         else if (late_activation)
                             apply_activation_tile(c, job.ldc, m, n, job.act, job.slope);
                     }
@@ -223,6 +241,7 @@ Job<T> part_of(const Job<T>& job, int t, int parts, int64_t MR, int64_t NR) {
         if (job.b_src) sub.b_col0 += j0;
         else sub.B += j0 * job.csb;
         if (sub.bias) sub.bias += j0;
+        if (!sub.affine.per_row) sub.affine = affine_at(job.affine, 0, j0);
     } else {
         const int64_t i0 = std::min(job.M, m_tiles * t / parts * MR);
         const int64_t i1 = std::min(job.M, m_tiles * (t + 1) / parts * MR);
@@ -231,6 +250,7 @@ Job<T> part_of(const Job<T>& job, int t, int parts, int64_t MR, int64_t NR) {
         if (job.a_src) sub.a_row0 += i0;
         else sub.A += i0 * job.rsa;
         if (sub.row_bias) sub.row_bias += i0;
+        if (sub.affine.per_row) sub.affine = affine_at(job.affine, i0, 0);
     }
     return sub;
 }
@@ -300,13 +320,16 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rsa, int64_t csa, const T* B, i
 template <typename T>
 void gemm_ex(T* C, int64_t ldc, const Operand<T>& A, const Operand<T>& B, const T* bias,
              int64_t M, int64_t N, int64_t K, T alpha, T beta, Activation act, T negative_slope,
-             int max_threads, const T* row_bias) {
+             int max_threads, const T* row_bias, const EpilogueAffine<T>& affine) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
+        const bool late = row_bias || affine.scale;
         for (int64_t i = 0; i < M; ++i) {
-            finish_empty_row<T>(C + i * ldc, bias, N, beta, row_bias ? Activation::none : act,
+            finish_empty_row<T>(C + i * ldc, bias, N, beta, late ? Activation::none : act,
                                 negative_slope);
-            if (row_bias) finish_tile_rows<T>(C + i * ldc, ldc, 1, N, row_bias + i, act, negative_slope);
+            if (late)
+                finish_tile_rows<T>(C + i * ldc, ldc, 1, N, row_bias ? row_bias + i : nullptr,
+                                    affine_at(affine, i, 0), act, negative_slope);
         }
         return;
     }
@@ -315,6 +338,7 @@ void gemm_ex(T* C, int64_t ldc, const Operand<T>& A, const Operand<T>& B, const 
     job.a_src = A.source;
     job.b_src = B.source;
     job.row_bias = row_bias;
+    job.affine = affine;
     run_job(job, max_threads);
 }
 
@@ -326,9 +350,9 @@ template void gemm<double>(double*, int64_t, const double*, int64_t, int64_t, co
                            Activation, double);
 template void gemm_ex<float>(float*, int64_t, const Operand<float>&, const Operand<float>&,
                              const float*, int64_t, int64_t, int64_t, float, float, Activation,
-                             float, int, const float*);
+                             float, int, const float*, const EpilogueAffine<float>&);
 template void gemm_ex<double>(double*, int64_t, const Operand<double>&, const Operand<double>&,
                               const double*, int64_t, int64_t, int64_t, double, double, Activation,
-                              double, int, const double*);
+                              double, int, const double*, const EpilogueAffine<double>&);
 
 }  // namespace lamina

@@ -53,17 +53,30 @@ struct Operand {
     const PanelSource<T>* source = nullptr;
 };
 
+// A per-channel affine of the epilogue, applied after the biases and before the activation:
+// c = fma(c, scale[k], shift[k]), k the element's row (per_row: scale, shift (M,)) or its column
+// ((N,)). The value it starts from is exactly what C would hold without it, so a product with it
+// gives the same bits as the product, then the fma (an inference batch norm folded into the
+// convolution or dense layer before it). scale null: none.
+template <typename T>
+struct EpilogueAffine {
+    const T* scale = nullptr;
+    const T* shift = nullptr;
+    bool per_row = false;
+};
+
 // gemm() with operands that may be sources. A source is always packed (through its methods);
 // a matrix operand follows the packing mode as in gemm(). max_threads caps the threads the call
 // may use (0: as gemm() decides; 1: this thread only, for callers that already run in parallel).
 // row_bias (M,), or nullptr, is added to every element of its row of C after the product (before
-// the activation): C = act(alpha*A@B + beta*C + bias + row_bias). Threads split M or N only, so
-// results are bitwise the same for any thread count. A source's methods are called concurrently
-// from several threads: they must only read shared state.
+// the activation): C = act(affine(alpha*A@B + beta*C + bias + row_bias)). Threads split M or N
+// only, so results are bitwise the same for any thread count. A source's methods are called
+// concurrently from several threads: they must only read shared state.
 template <typename T>
 void gemm_ex(T* C, int64_t ldc, const Operand<T>& A, const Operand<T>& B, const T* bias,
              int64_t M, int64_t N, int64_t K, T alpha, T beta, Activation act, T negative_slope,
-             int max_threads = 0, const T* row_bias = nullptr);
+             int max_threads = 0, const T* row_bias = nullptr,
+             const EpilogueAffine<T>& affine = EpilogueAffine<T>());
 
 // Which operands the micro-kernel reads packed: "auto" (packing only where it pays; the default),
 // "packed" (always both) or "in_place" (every operand the kernel can read in place: A always,

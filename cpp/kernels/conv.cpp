@@ -392,7 +392,7 @@ void for_each_image(int64_t N, double work_per_image, Body&& body) {
 
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, Activation act,
-                    double negative_slope) {
+                    double negative_slope, const T* scale, const T* shift) {
     const int64_t Ho = s.Ho(), Wo = s.Wo(), G = s.groups, Cg = s.C / G, Cog = s.Cout / G;
     const int64_t KK = s.KH * s.KW, HoWo = Ho * Wo, K = KK * Cg;
     if (s.N == 0 || s.Cout == 0 || HoWo == 0) return;
@@ -400,6 +400,13 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     const std::vector<int64_t> rows = forward_taps(Ho, s.KH, s.H, s.stride_h, s.pad_top, s.dilation_h);
     const std::vector<int64_t> cols = forward_taps(Wo, s.KW, s.W, s.stride_w, s.pad_left, s.dilation_w);
     const std::vector<Run> runs = straight_runs(cols, Wo, s.KW);
+    // The folded affine of group g's output channels: C's columns (channels_last) or rows.
+    const auto affine = [&](int64_t g) {
+        EpilogueAffine<T> a;
+        if (scale) a.scale = scale + g * Cog, a.shift = shift + g * Cog;
+        a.per_row = !s.channels_last;
+        return a;
+    };
     if (s.channels_last) {
         for (int64_t g = 0; g < G; ++g) {
             PatchMatrix<T> P;
@@ -409,7 +416,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
             P.col_runs = runs.empty() ? nullptr : runs.data();
             P.channel_fastest = true, P.transposed = false;
             gemm_ex<T>(y + g * Cog, s.Cout, sourced(&P), matrix(w + g * Cog, s.Cout, int64_t(1)),
-                       b ? b + g * Cog : nullptr, s.N * HoWo, Cog, K, T(1), T(0), act, slope);
+                       b ? b + g * Cog : nullptr, s.N * HoWo, Cog, K, T(1), T(0), act, slope, 0,
+                       nullptr, affine(g));
         }
         return;
     }
@@ -425,7 +433,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
             P.channel_fastest = false, P.transposed = true;
             P.col_runs = runs.empty() ? nullptr : runs.data();
             gemm_ex<T>(c, HoWo, matrix(w + g * Cog * K, K, int64_t(1)), sourced(&P), nullptr, Cog,
-                       HoWo, K, T(1), T(0), act, slope, max_threads, b ? b + g * Cog : nullptr);
+                       HoWo, K, T(1), T(0), act, slope, max_threads, b ? b + g * Cog : nullptr,
+                       affine(g));
         }
     });
 }
@@ -565,8 +574,8 @@ void conv2d_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* w, c
     }
 }
 
-template void conv2d_forward<float>(float*, const float*, const float*, const float*, const ConvShape&, Activation, double);
-template void conv2d_forward<double>(double*, const double*, const double*, const double*, const ConvShape&, Activation, double);
+template void conv2d_forward<float>(float*, const float*, const float*, const float*, const ConvShape&, Activation, double, const float*, const float*);
+template void conv2d_forward<double>(double*, const double*, const double*, const double*, const ConvShape&, Activation, double, const double*, const double*);
 template void conv2d_backward<float>(float*, float*, float*, const float*, const float*, const float*, const ConvShape&, bool);
 template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*, const ConvShape&, bool);
 

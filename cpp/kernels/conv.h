@@ -26,12 +26,17 @@ struct ConvShape {
 };
 
 // y = act(conv(x, w) + b). The caller has checked the geometry (Ho, Wo >= 1, divisibility).
+// With scale and shift (an inference batch norm folded in), each output channel c becomes
+// y = act(fma(conv(x, w) + b, scale[c], shift[c])) in the GEMM's write-back: bitwise the
+// convolution without them, then that fma.
 template <typename T>
 void conv2d_forward(T* y,         // y is (N, Cout, Ho, Wo) or (N, Ho, Wo, Cout)
                     const T* x,   // x is (N, C, H, W) or (N, H, W, C)
                     const T* w,   // w is (Cout, C/groups, KH, KW) or (KH, KW, C/groups, Cout)
                     const T* b,   // b is (Cout,), or nullptr
-                    const ConvShape& s, Activation act, double negative_slope);
+                    const ConvShape& s, Activation act, double negative_slope,
+                    const T* scale = nullptr,   // scale is (Cout,), or nullptr (then no shift)
+                    const T* shift = nullptr);  // shift is (Cout,) when scale is set
 
 // Gradients from dy, the gradient of the pre-activation output: dx overwritten, dW and db
 // accumulated (overwritten when accumulate is false); each skipped when its pointer is null.

@@ -10,9 +10,18 @@ namespace lamina {
 
 template <typename T>
 void dense_forward(T* y, const T* x, const T* W, const T* b, int64_t M, int64_t K, int64_t N,
-                   Activation act, double negative_slope) {
+                   Activation act, double negative_slope, const T* scale, const T* shift) {
     // B = W.T: B(p, j) = W[j*K + p], so row stride 1 and column stride K.
-    gemm<T>(y, N, x, K, 1, W, 1, K, b, M, N, K, T(1), T(0), act, T(negative_slope));
+    if (!scale) {
+        gemm<T>(y, N, x, K, 1, W, 1, K, b, M, N, K, T(1), T(0), act, T(negative_slope));
+        return;
+    }
+    Operand<T> a, w;
+    a.data = x, a.rs = K, a.cs = 1;
+    w.data = W, w.rs = 1, w.cs = K;
+    EpilogueAffine<T> affine;
+    affine.scale = scale, affine.shift = shift;
+    gemm_ex<T>(y, N, a, w, b, M, N, K, T(1), T(0), act, T(negative_slope), 0, nullptr, affine);
 }
 
 namespace {
@@ -69,8 +78,8 @@ void dense_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, in
     }
 }
 
-template void dense_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, Activation, double);
-template void dense_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, Activation, double);
+template void dense_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, Activation, double, const float*, const float*);
+template void dense_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, Activation, double, const double*, const double*);
 template void dense_backward<float>(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, bool);
 template void dense_backward<double>(double*, double*, double*, const double*, const double*, const double*, int64_t, int64_t, int64_t, bool);
 template void column_sums<float>(float*, const float*, int64_t, int64_t);

@@ -7,13 +7,17 @@
 
 namespace lamina {
 
-// y = act(x @ W.T + b)
+// y = act(x @ W.T + b). With scale and shift (an inference batch norm folded in), each output
+// column j becomes y = act(fma(x @ W.T + b, scale[j], shift[j])) in the GEMM's write-back:
+// bitwise the product without them, then that fma.
 template <typename T>
 void dense_forward(T* y,         // y is (M, N) row-major
                    const T* x,   // x is (M, K) row-major
                    const T* W,   // W is (N, K) row-major: one row per output
                    const T* b,   // b is (N,), or nullptr
-                   int64_t M, int64_t K, int64_t N, Activation act, double negative_slope);
+                   int64_t M, int64_t K, int64_t N, Activation act, double negative_slope,
+                   const T* scale = nullptr,   // scale is (N,), or nullptr (then no shift)
+                   const T* shift = nullptr);  // shift is (N,) when scale is set
 
 // dx = dy @ W (overwritten), dW += dy.T @ x, db += sum over rows of dy; each is skipped when its
 // pointer is null (the first layer's dx, a frozen parameter's gradient). Gradients accumulate, as

@@ -13,8 +13,12 @@ namespace lamina {
 
 template <typename T>
 Plan<T>::Plan(std::vector<std::unique_ptr<Step<T>>> steps, LossKind loss, OptimizerKind optimizer,
-              std::vector<Update<T>> updates)
+              std::vector<Update<T>> updates, bool fuse)
     : steps_(std::move(steps)), loss_(loss), optimizer_(optimizer), updates_(std::move(updates)) {
+    for (size_t i = 0; fuse && i + 1 < steps_.size(); ++i) {
+        ChannelAffine<T>* next = steps_[i + 1]->inference_affine();
+        if (next && steps_[i]->absorb(*next)) next->fold(), folded_.push_back(i + 1);
+    }
     first_backward_ = steps_.size();
     for (size_t i = 0; i < steps_.size(); ++i) {
         random_before_.push_back(random_per_sample_);

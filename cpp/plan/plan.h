@@ -37,9 +37,11 @@ struct Hyper {
 template <typename T>
 class Plan {
   public:
-    // steps: at least one, each taking the previous one's output shape.
+    // steps: at least one, each taking the previous one's output shape. With fuse, a step that
+    // can absorb the inference work of the step after it (a batch norm after a convolution or
+    // dense step) does, bitwise the same as the two steps.
     Plan(std::vector<std::unique_ptr<Step<T>>> steps, LossKind loss, OptimizerKind optimizer,
-         std::vector<Update<T>> updates);
+         std::vector<Update<T>> updates, bool fuse = true);
 
     // One training step on a batch x (batch, *input_shape): returns the loss; y_out
     // (batch, *output_shape) receives the output before the update when not null. Exactly one of
@@ -55,6 +57,14 @@ class Plan {
     const Shape& output_shape() const { return steps_.back()->output_shape(); }
     int64_t random_per_sample() const { return random_per_sample_; }
     const Step<T>& step(size_t i) const { return *steps_[i]; }
+    // The steps whose inference work the step before them does (fuse), in order.
+    const std::vector<size_t>& folded() const { return folded_; }
+    // The first step, if any, that cannot run a batch of `batch` in `mode`, else size().
+    size_t too_small_for(int64_t batch, Mode mode) const {
+        for (size_t i = 0; i < steps_.size(); ++i)
+            if (batch < steps_[i]->min_batch(mode)) return i;
+        return steps_.size();
+    }
     size_t size() const { return steps_.size(); }
 
   private:
@@ -95,6 +105,7 @@ class Plan {
     std::vector<Update<T>> updates_;
     std::vector<int64_t> random_before_;  // random numbers per sample drawn by earlier steps
     int64_t random_per_sample_ = 0;
+    std::vector<size_t> folded_;
     size_t first_backward_ = 0;  // the first step that writes gradients (size() if none does)
     std::mutex mutex_;           // one call at a time: the workspace is shared
     Layout layouts_[2];          // per Mode

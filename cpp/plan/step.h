@@ -23,6 +23,21 @@ struct Random {
     uint64_t counter;
 };
 
+// A step that in inference is y = act(fma(x, scale_c, shift_c)) for each channel c of one axis
+// (batch norm with running statistics): the convolution or dense step before it can apply that in
+// its GEMM's write-back instead (Plan links them once, at construction), bitwise the same.
+template <typename T>
+class ChannelAffine {
+  public:
+    virtual ~ChannelAffine() = default;
+    virtual int64_t channel_axis() const = 0;  // of the per-sample shape, from 0
+    virtual Activation affine_activation() const = 0;
+    // scale, shift (C,) each, from the statistics as they are at the call.
+    virtual void affine(T* scale, T* shift) const = 0;
+    // The step before applies it from now on: this step's inference forward becomes a view.
+    virtual void fold() = 0;
+};
+
 template <typename T>
 class Step {
   public:
@@ -51,6 +66,15 @@ class Step {
     // gives). A step without any (no parameters, or all frozen) needs no backward unless a step
     // before it does.
     virtual bool writes_gradients() const { return false; }
+    // The smallest batch the step can run in `mode` (batch statistics need two values per
+    // channel); the binding checks it before anything runs.
+    virtual int64_t min_batch(Mode mode) const { return (void)mode, 1; }
+
+    // Inference fusion: the step as a per-channel affine, when it is one in inference (else
+    // null); and whether this step takes over the affine of the step after it, `next`, in its
+    // own write-back (then it applies it in every inference forward, and next is a view).
+    virtual ChannelAffine<T>* inference_affine() { return nullptr; }
+    virtual bool absorb(ChannelAffine<T>& next) { return (void)next, false; }
 
     // y (batch, *out) = the step applied to x (batch, *in). `work` holds workspace(batch, mode).
     virtual void forward(T* y, const T* x, int64_t batch, T* work, const Random& random,
@@ -112,5 +136,33 @@ std::unique_ptr<Step<T>> make_avg_pool2d_step(const Shape& in, Pool2d window, bo
 template <typename T>
 std::unique_ptr<Step<T>> make_adaptive_avg_pool2d_step(const Shape& in, int64_t out_h,
                                                        int64_t out_w, bool channels_last);
+
+// Which statistics a batch-norm step normalises with: `batch` (training: the batch's, the running
+// ones updated; inference: the running ones), `batch_always` (the batch's in both modes, no running
+// statistics: PyTorch's track_running_stats=False) or `running` (the running ones in both modes,
+// held fixed in backward: a frozen Keras layer).
+enum class BatchStats { batch, batch_always, running };
+
+// y = act(batch_norm(x)) over the channel axis `axis` of the per-sample shape (from 0), any rank:
+// (C,), (C, L), (C, H, W), or channels_last (L, C), (H, W, C). gamma, beta (C,) or null (ones,
+// zeros); dgamma, dbeta null when frozen. running_mean and running_var (C,): null exactly when
+// stats is batch_always; updated by training forwards with stats batch, with
+// r = r (1 - momentum) + s momentum (the variance unbiased or not), where momentum < 0 means
+// PyTorch's None: the cumulative average, factor 1 / num_batches_tracked (after its increment).
+// num_batches_tracked (one int64, or null) counts the training batches that update the running
+// statistics; momentum None needs it. act is none or relu (then fused: backward masks dy by y > 0).
+template <typename T>
+std::unique_ptr<Step<T>> make_batch_norm_step(const Shape& in, const T* gamma, const T* beta,
+                                              T* dgamma, T* dbeta, T* running_mean,
+                                              T* running_var, int64_t* num_batches_tracked,
+                                              int64_t axis, double eps, double momentum,
+                                              bool unbiased, BatchStats stats, Activation act);
+
+// y = layer_norm(x) over the last normalized_dims dims of each sample (>= 1, at most its rank);
+// gamma, beta of those dims (or null: ones, zeros); dgamma, dbeta null when frozen.
+template <typename T>
+std::unique_ptr<Step<T>> make_layer_norm_step(const Shape& in, const T* gamma, const T* beta,
+                                              T* dgamma, T* dbeta, int64_t normalized_dims,
+                                              double eps);
 
 }  // namespace lamina

@@ -82,7 +82,8 @@ std::vector<py::ssize_t> output_shape(const ConvShape& s) {
 py::array py_conv2d(py::array x, py::array w, py::object b, int64_t stride_h, int64_t stride_w,
                     int64_t pad_top, int64_t pad_bottom, int64_t pad_left, int64_t pad_right,
                     int64_t dilation_h, int64_t dilation_w, int64_t groups,
-                    const std::string& layout, py::object activation, double negative_slope) {
+                    const std::string& layout, py::object activation, double negative_slope,
+                    py::object scale, py::object shift) {
     const Activation act = parse_activation(activation);
     check_negative_slope(act, negative_slope);
     const ConvShape s = check_conv(x, w, stride_h, stride_w, pad_top, pad_bottom, pad_left,
@@ -96,14 +97,17 @@ py::array py_conv2d(py::array x, py::array w, py::object b, int64_t stride_h, in
         dim_is(barr, 0, s.Cout, "bias", "out_channels of weight");
         c_contiguous(barr, "bias");
     }
+    const auto [sarr, tarr] = channel_affine(scale, shift, w, "weight", s.Cout);
     return by_dtype(w, "weight", [&](auto tag) -> py::array {
         using T = decltype(tag);
         auto y = empty<T>(output_shape(s));
         T* yp = y.mutable_data();
         const T* bp = b.is_none() ? nullptr : ptr<T>(barr);
         const T *xp = ptr<T>(x), *wp = ptr<T>(w);
+        const T* sp = scale.is_none() ? nullptr : ptr<T>(sarr);
+        const T* tp = scale.is_none() ? nullptr : ptr<T>(tarr);
         py::gil_scoped_release release;
-        conv2d_forward<T>(yp, xp, wp, bp, s, act, negative_slope);
+        conv2d_forward<T>(yp, xp, wp, bp, s, act, negative_slope, sp, tp);
         return y;
     });
 }
@@ -164,7 +168,8 @@ void bind_conv(py::module_& m) {
           py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
           py::arg("pad_left"), py::arg("pad_right"), py::arg("dilation_h"), py::arg("dilation_w"),
           py::arg("groups"), py::arg("layout"), py::arg("activation"),
-          py::arg("negative_slope") = 0.01);
+          py::arg("negative_slope") = 0.01, py::arg("scale") = py::none(),
+          py::arg("shift") = py::none());
     m.def("conv2d_backward", &py_conv2d_backward, py::arg("dy"), py::arg("x"), py::arg("weight"),
           py::arg("dW"), py::arg("db"), py::arg("need_dx"), py::arg("stride_h"),
           py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"),

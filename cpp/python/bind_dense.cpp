@@ -32,20 +32,23 @@ std::tuple<int64_t, int64_t, int64_t> check_dense(const py::array& x, const py::
 }
 
 py::array py_linear(py::array x, py::array W, py::object b, py::object activation,
-                    double negative_slope) {
+                    double negative_slope, py::object scale, py::object shift) {
     const Activation act = parse_activation(activation);
     check_negative_slope(act, negative_slope);
     const py::array barr = b.is_none() ? py::array() : py::array::ensure(b);
     if (!b.is_none() && !barr) fail_type("b must be an array");
     auto [M, K, N] = check_dense(x, W, b.is_none() ? nullptr : &barr);
+    const auto [sarr, tarr] = channel_affine(scale, shift, W, "W", N);
     return by_dtype(W, "W", [&](auto tag) -> py::array {
         using T = decltype(tag);
         auto y = empty<T>({M, N});
         T* yp = y.mutable_data();
         const T* bp = b.is_none() ? nullptr : ptr<T>(barr);
         const T *xp = ptr<T>(x), *Wp = ptr<T>(W);
+        const T* sp = scale.is_none() ? nullptr : ptr<T>(sarr);
+        const T* tp = scale.is_none() ? nullptr : ptr<T>(tarr);
         py::gil_scoped_release release;
-        dense_forward<T>(yp, xp, Wp, bp, M, K, N, act, negative_slope);
+        dense_forward<T>(yp, xp, Wp, bp, M, K, N, act, negative_slope, sp, tp);
         return y;
     });
 }
@@ -101,7 +104,8 @@ py::object py_linear_backward(py::array dy, py::array x, py::array W, py::object
 
 void bind_dense(py::module_& m) {
     m.def("linear", &py_linear, py::arg("x"), py::arg("W"), py::arg("b"), py::arg("activation"),
-          py::arg("negative_slope") = 0.01);
+          py::arg("negative_slope") = 0.01, py::arg("scale") = py::none(),
+          py::arg("shift") = py::none());
     m.def("linear_backward", &py_linear_backward, py::arg("dy"), py::arg("x"), py::arg("W"),
           py::arg("dW"), py::arg("db"), py::arg("need_dx"));
 }

@@ -1,6 +1,7 @@
-// Binding of the execution plan: _native.Plan(steps, input_shape, loss, optimizer, updates), built
-// from named step descriptors ({"kind", "arrays", "attrs"}), whose train_step and predict each run
-// as one native call. Every array the plan will point into is checked once, at construction (dtype,
+// Binding of the execution plan: _native.Plan(steps, input_shape, loss, optimizer, updates,
+// fuse=True), built from named step descriptors ({"kind", "arrays", "attrs"}), whose train_step and
+// predict each run as one native call (fuse: a batch norm after a convolution or dense step runs in
+// that step's GEMM in predict; Plan.folded lists those batch norms). Every array the plan will point into is checked once, at construction (dtype,
 // shape, layout, and that no array a step writes shares memory with another the plan holds); each
 // call checks its input and targets. Messages name the step: "plan step 2 (dense) weight_grad ...".
 #include <pybind11/numpy.h>
@@ -22,7 +23,10 @@ namespace lamina::python {
 
 namespace {
 
-enum class StepKind { dense, conv2d, activation, dropout, flatten, max_pool2d, avg_pool2d, adaptive_avg_pool2d };
+enum class StepKind {
+    dense, conv2d, activation, dropout, flatten, max_pool2d, avg_pool2d, adaptive_avg_pool2d,
+    batch_norm, layer_norm
+};
 
 struct KindEntry {
     const char* name;
@@ -48,6 +52,12 @@ const std::vector<KindEntry>& step_kinds() {
          {"kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_bottom", "pad_left",
           "pad_right", "ceil_mode", "count_include_pad", "divisor_override", "layout"}},
         {"adaptive_avg_pool2d", StepKind::adaptive_avg_pool2d, {}, {"out_h", "out_w", "layout"}},
+        {"batch_norm", StepKind::batch_norm,
+         {"weight", "bias", "weight_grad", "bias_grad", "running_mean", "running_var",
+          "num_batches_tracked"},
+         {"axis", "eps", "momentum", "unbiased", "stats", "activation"}},
+        {"layer_norm", StepKind::layer_norm, {"weight", "bias", "weight_grad", "bias_grad"},
+         {"eps", "normalized_dims"}},
     };
     return kinds;
 }
@@ -84,12 +94,25 @@ double double_value(const py::handle& v, const std::string& what) {
 struct StepSpec;
 template <typename Attr, typename Integer>
 void read_pool_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Integer integer);
+template <typename Attr, typename Number, typename Integer>
+void read_norm_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Number number,
+                     Integer integer);
+
+// A flag attribute: a Python bool or a NumPy one (fallback when absent or None).
+bool flag_value(const py::object& v, const std::string& what, bool fallback) {
+    if (v.is_none()) return fallback;
+    if (!PyBool_Check(v.ptr()) && std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool" &&
+        std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool_")
+        fail_type(what + " must be True or False");
+    return PyObject_IsTrue(v.ptr()) == 1;
+}
 
 // A step descriptor, read and checked apart from the dtype: names, kinds and attribute values.
 struct StepSpec {
     std::string name;  // "plan step 2 (dense)"
     StepKind kind;
     py::object weight, bias, weight_grad, bias_grad;  // None when not given
+    py::object running_mean, running_var, num_batches_tracked;  // batch_norm; None when not given
     Activation activation = Activation::none;
     double negative_slope = 0.01;
     Normalization normalize = Normalization::none;
@@ -99,6 +122,12 @@ struct StepSpec {
     Pool2d pool;  // pooling: window sizes and layout (the input sizes come with the shape)
     bool ceil_mode = false, count_include_pad = true;
     int64_t divisor_override = 0;  // 0: none
+    // batch_norm (eps also layer_norm's)
+    int64_t axis = 0;
+    double eps = 1e-5, momentum = 0.1;  // momentum NaN: None (a cumulative average)
+    bool unbiased = true;
+    BatchStats stats = BatchStats::batch;
+    int64_t normalized_dims = 1;  // layer_norm
 };
 
 StepSpec read_step(const py::handle& obj, size_t i) {
@@ -127,6 +156,7 @@ StepSpec read_step(const py::handle& obj, size_t i) {
     s.name = where + " (" + kind + ")";
     s.kind = entry->kind;
     s.weight = s.bias = s.weight_grad = s.bias_grad = py::none();
+    s.running_mean = s.running_var = s.num_batches_tracked = py::none();
 
     auto section = [&](const char* key) -> py::dict {
         if (!d.contains(key)) return py::dict();
@@ -201,6 +231,8 @@ StepSpec read_step(const py::handle& obj, size_t i) {
         } else if (s.kind == StepKind::max_pool2d || s.kind == StepKind::avg_pool2d ||
                    s.kind == StepKind::adaptive_avg_pool2d) {
             read_pool_attrs(s, attrs, attr, integer);
+        } else if (s.kind == StepKind::batch_norm || s.kind == StepKind::layer_norm) {
+            read_norm_attrs(s, attrs, attr, number, integer);
         } else {
             s.start_dim = integer("start_dim", 1);
             s.end_dim = integer("end_dim", -1);
@@ -208,8 +240,9 @@ StepSpec read_step(const py::handle& obj, size_t i) {
     } catch (const py::value_error& e) {  // name the step in messages from the shared checks
         fail_value(s.name + " " + e.what());
     }
-    if (s.kind == StepKind::dense || s.kind == StepKind::conv2d) {
-        if (!arrays.contains("weight") || arrays["weight"].is_none())
+    if (!entry->arrays.empty()) {
+        const bool norm = s.kind == StepKind::batch_norm || s.kind == StepKind::layer_norm;
+        if (!norm && (!arrays.contains("weight") || arrays["weight"].is_none()))
             fail_value(s.name + " needs arrays['weight']");
         auto get = [&](const char* key) {
             return arrays.contains(key) ? py::object(arrays[key]) : py::object(py::none());
@@ -218,6 +251,9 @@ StepSpec read_step(const py::handle& obj, size_t i) {
         s.bias = get("bias");
         s.weight_grad = get("weight_grad");
         s.bias_grad = get("bias_grad");
+        s.running_mean = get("running_mean");
+        s.running_var = get("running_var");
+        s.num_batches_tracked = get("num_batches_tracked");
     }
     return s;
 }
@@ -232,13 +268,7 @@ void read_pool_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Integer inte
         return integer(key, 0);
     };
     auto flag = [&](const char* key, bool fallback) {
-        const py::object v = attr(key);
-        if (v.is_none()) return fallback;
-        // A Python bool or a NumPy one.
-        if (!PyBool_Check(v.ptr()) && std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool" &&
-            std::string(Py_TYPE(v.ptr())->tp_name) != "numpy.bool_")
-            fail_type(s.name + " attrs['" + key + "'] must be True or False");
-        return PyObject_IsTrue(v.ptr()) == 1;
+        return flag_value(attr(key), s.name + " attrs['" + key + "']", fallback);
     };
     const py::object layout = attr("layout");
     if (!layout.is_none() && !py::isinstance<py::str>(layout))
@@ -274,6 +304,46 @@ void read_pool_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Integer inte
     }
 }
 
+// A normalization step's attributes. batch_norm: axis (the channel axis of a sample, negative
+// from the end; default 0), eps (> 0; 1e-5), momentum (in [0, 1], or None for a cumulative
+// average; 0.1 when absent), unbiased (True), stats ("batch", "batch_always" or "running";
+// "batch"), activation (None or "relu"). layer_norm: eps (1e-5), normalized_dims (>= 1; 1).
+template <typename Attr, typename Number, typename Integer>
+void read_norm_attrs(StepSpec& s, const py::dict& attrs, Attr attr, Number number,
+                     Integer integer) {
+    s.eps = number("eps", 1e-5);
+    if (!(s.eps > 0.0) || !std::isfinite(s.eps))
+        fail_value("attrs['eps'] must be > 0 and finite, got " + std::to_string(s.eps));
+    if (s.kind == StepKind::layer_norm) {
+        s.normalized_dims = integer("normalized_dims", 1);
+        return;
+    }
+    s.axis = integer("axis", 0);
+    // Absent: PyTorch's default 0.1; None: the cumulative average (PyTorch's momentum=None).
+    s.momentum = attrs.contains("momentum") ? number("momentum", std::nan("")) : 0.1;
+    if (!std::isnan(s.momentum) && !(s.momentum >= 0.0 && s.momentum <= 1.0))
+        fail_value("attrs['momentum'] must be in [0, 1] or None, got " +
+                   std::to_string(s.momentum));
+    s.unbiased = flag_value(attr("unbiased"), s.name + " attrs['unbiased']", true);
+    const py::object stats = attr("stats");
+    if (!stats.is_none() && !py::isinstance<py::str>(stats))
+        fail_type(s.name + " attrs['stats'] must be a string");
+    const std::string name = stats.is_none() ? "batch" : std::string(py::str(stats));
+    if (name == "batch") s.stats = BatchStats::batch;
+    else if (name == "batch_always") s.stats = BatchStats::batch_always;
+    else if (name == "running") s.stats = BatchStats::running;
+    else
+        fail_value("attrs['stats'] must be 'batch', 'batch_always' or 'running', got '" + name +
+                   "'");
+    const py::object act = attr("activation");
+    if (!act.is_none() && !py::isinstance<py::str>(act))
+        fail_type(s.name + " attrs['activation'] must be None or a string");
+    s.activation = parse_activation(act);
+    if (s.activation != Activation::none && s.activation != Activation::relu)
+        fail_value("attrs['activation'] must be None or 'relu', got '" +
+                   std::string(py::str(act)) + "'");
+}
+
 // An array the plan points into, named for error messages.
 struct Kept {
     py::array array;  // a reference, so that NumPy cannot free it while the plan lives
@@ -298,7 +368,7 @@ bool same_array(const py::array& a, const py::array& b) {
 class PyPlan {
   public:
     PyPlan(py::object steps, py::object input_shape, const std::string& loss,
-           const std::string& optimizer, py::object updates) {
+           const std::string& optimizer, py::object updates, bool fuse) : fuse_(fuse) {
         if (!py::isinstance<py::list>(steps) && !py::isinstance<py::tuple>(steps))
             fail_type("steps must be a list of step descriptors");
         if (!py::isinstance<py::list>(updates) && !py::isinstance<py::tuple>(updates))
@@ -312,12 +382,19 @@ class PyPlan {
         if (step_list.size() == 0) fail_value("a plan needs at least one step");
         std::vector<StepSpec> specs;
         for (size_t i = 0; i < step_list.size(); ++i) specs.push_back(read_step(step_list[i], i));
-        for (const StepSpec& s : specs)
-            if (!s.weight.is_none()) {
-                dtype_of_ = inplace_array(s.weight, (s.name + " weight").c_str());
-                kind_ = float_kind(*dtype_of_, (s.name + " weight").c_str());
-                break;
-            }
+        // The model's dtype: that of the first weight (or, for a normalisation without one, its
+        // first float array).
+        for (const StepSpec& s : specs) {
+            for (auto [obj, key] : {std::pair{&s.weight, "weight"}, {&s.bias, "bias"},
+                                    {&s.running_mean, "running_mean"},
+                                    {&s.running_var, "running_var"}})
+                if (!obj->is_none()) {
+                    dtype_of_ = inplace_array(*obj, (s.name + " " + key).c_str());
+                    kind_ = float_kind(*dtype_of_, (s.name + " " + key).c_str());
+                    break;
+                }
+            if (kind_) break;
+        }
         const py::sequence update_list = py::reinterpret_borrow<py::sequence>(updates);
         if (!kind_ || *kind_ == Kind::f32) f_ = build<float>(specs, update_list);
         if (!kind_ || *kind_ == Kind::f64) d_ = build<double>(specs, update_list);
@@ -358,6 +435,15 @@ class PyPlan {
         return t;
     }
 
+    // The steps folded into the step before them for inference (a batch norm after a
+    // convolution or dense step): each runs as part of that step's GEMM in predict.
+    py::tuple folded() const {
+        const std::vector<size_t>& f = f_ ? f_->folded() : d_->folded();
+        py::tuple t(f.size());
+        for (size_t i = 0; i < f.size(); ++i) t[i] = f[i];
+        return t;
+    }
+
     int64_t random_per_sample() const {
         return f_ ? f_->random_per_sample() : d_->random_per_sample();
     }
@@ -391,6 +477,86 @@ class PyPlan {
         if (written) writable(a, name.c_str());
         kept_.push_back({a, name, extent(a), written});
         return long(kept_.size()) - 1;
+    }
+
+    // num_batches_tracked: one int64 (shape () or (1,)), written in place when `written`.
+    long keep_counter(const py::object& obj, const std::string& name, bool written) {
+        py::array a = inplace_array(obj, name.c_str());
+        if (!same_type(a.dtype(), int64_))
+            fail_type(name + " must be an int64 array, got dtype " + std::string(py::str(a.dtype())));
+        if (a.ndim() > 1 || a.size() != 1)
+            fail_value(name + " must have shape () or (1,), got " + shape_str(a));
+        c_contiguous(a, name.c_str());
+        if (written) writable(a, name.c_str());
+        kept_.push_back({a, name, extent(a), written});
+        return long(kept_.size()) - 1;
+    }
+
+    // A normalisation step: its parameters (weight, bias: (C,) for batch_norm, the normalized
+    // dims for layer_norm; plan parameters, as a dense step's), their gradients, and batch_norm's
+    // running statistics (written by training steps with stats "batch") and batch count.
+    template <typename T>
+    std::unique_ptr<Step<T>> make_norm_step(const StepSpec& s, const Shape& in) {
+        const bool bn = s.kind == StepKind::batch_norm;
+        Shape want;  // the shape of weight, bias and the running statistics
+        if (bn) {
+            if (in.rank < 1 || s.axis < -in.rank || s.axis >= in.rank)
+                fail_value(s.name + " attrs['axis'] " + std::to_string(s.axis) +
+                           " is out of range for an input of " + in.str() + " per sample");
+            want.push_back(in[int(s.axis < 0 ? s.axis + in.rank : s.axis)]);
+        } else {
+            if (s.normalized_dims < 1 || s.normalized_dims > in.rank)
+                fail_value(s.name + " attrs['normalized_dims'] must be in [1, " +
+                           std::to_string(in.rank) + "] for an input of " + in.str() +
+                           " per sample, got " + std::to_string(s.normalized_dims));
+            for (int d = in.rank - int(s.normalized_dims); d < in.rank; ++d) want.push_back(in[d]);
+        }
+        auto vector = [&](const py::object& obj, const char* key, bool written) -> long {
+            if (obj.is_none()) return -1;
+            const std::string name = s.name + " " + key;
+            const long k = keep(obj, name, written);
+            const py::array& a = kept_[k].array;
+            bool fits = a.ndim() == want.rank;
+            for (int d = 0; fits && d < want.rank; ++d) fits = a.shape(d) == want[d];
+            if (!fits)
+                fail_value(name + " has shape " + shape_str(a) + ", expected " + want.str() +
+                           (bn ? " (one per channel)" : " (the normalized dims)"));
+            return k;
+        };
+        // A parameter and its gradient (null pointers when absent or frozen).
+        auto parameter = [&](const py::object& p, const py::object& g, const char* key,
+                             const char* grad_key, const T*& value, T*& grad) {
+            value = nullptr, grad = nullptr;
+            const long k = vector(p, key, false);
+            if (k < 0) {
+                if (!g.is_none()) fail_value(s.name + " has a " + grad_key + " but no " + key);
+                return;
+            }
+            kept_[k].is_parameter = true;
+            value = ptr<T>(kept_[k].array);
+            const long d = vector(g, grad_key, true);
+            if (d >= 0) grad = mut<T>(kept_[d].array), kept_[k].grad = d;
+        };
+        const T *gamma, *beta;
+        T *dgamma, *dbeta;
+        parameter(s.weight, s.weight_grad, "weight", "weight_grad", gamma, dgamma);
+        parameter(s.bias, s.bias_grad, "bias", "bias_grad", beta, dbeta);
+        if (!bn)
+            return make_layer_norm_step<T>(in, gamma, beta, dgamma, dbeta, s.normalized_dims, s.eps);
+        const bool updates = s.stats == BatchStats::batch;  // training updates the statistics
+        const long m = vector(s.running_mean, "running_mean", updates);
+        const long v = vector(s.running_var, "running_var", updates);
+        int64_t* count = nullptr;
+        if (!s.num_batches_tracked.is_none()) {
+            const long c = keep_counter(s.num_batches_tracked, s.name + " num_batches_tracked",
+                                        updates);
+            count = const_cast<int64_t*>(ptr<int64_t>(kept_[c].array));
+        }
+        // Written only when `updates` (checked writable then); read-only arrays serve otherwise.
+        auto stat = [&](long k) { return k < 0 ? nullptr : const_cast<T*>(ptr<T>(kept_[k].array)); };
+        return make_batch_norm_step<T>(in, gamma, beta, dgamma, dbeta, stat(m), stat(v), count,
+                                       s.axis, s.eps, s.momentum, s.unbiased, s.stats,
+                                       s.activation);
     }
 
     // Every pair of arrays the plan holds where one is written must not overlap: tied weights or a
@@ -433,6 +599,8 @@ class PyPlan {
                 case StepKind::adaptive_avg_pool2d:
                     return make_adaptive_avg_pool2d_step<T>(in, s.pool.out_h, s.pool.out_w,
                                                             s.pool.channels_last);
+                case StepKind::batch_norm:
+                case StepKind::layer_norm: return make_norm_step<T>(s, in);
                 case StepKind::dense:
                 case StepKind::conv2d: break;
             }
@@ -505,7 +673,8 @@ class PyPlan {
         written_index_.clear();
         for (size_t k = 0; k < kept_.size(); ++k)
             if (kept_[k].written) written_.push_back(kept_[k].span), written_index_.push_back(k);
-        return std::make_unique<Plan<T>>(std::move(steps), loss_, optimizer_, std::move(resolved));
+        return std::make_unique<Plan<T>>(std::move(steps), loss_, optimizer_, std::move(resolved),
+                                         fuse_);
     }
 
     // updates: [{"param": p, "grad": g, "state": [...]}], each p a step's weight or bias and g the
@@ -587,12 +756,28 @@ class PyPlan {
         c_contiguous(x, "input");
     }
 
+    // Before anything runs (nothing is written when a step cannot take the batch): batch
+    // statistics need more than one value per channel.
+    template <typename T>
+    void check_batch(const Plan<T>& plan, int64_t batch, Mode mode) {
+        const size_t i = plan.too_small_for(batch, mode);
+        if (i == plan.size()) return;
+        const Step<T>& step = plan.step(i);
+        fail_value("plan step " + std::to_string(i) + " (" + step.kind() + ") needs a batch of " +
+                   std::to_string(step.min_batch(mode)) + " or more " +
+                   (mode == Mode::train ? "in training" : "in inference") +
+                   ": its batch statistics need more than one value per channel, and a sample " +
+                   step.input_shape().str() + " has one; got a batch of " +
+                   std::to_string(batch));
+    }
+
     template <typename T>
     py::object train_step_as(Plan<T>& plan, const py::array& x, const py::array& target,
                              const Hyper& hyper, bool want_output, uint64_t key, uint64_t counter) {
         check_input(plan, x);
         const int64_t batch = x.shape(0);
         if (batch == 0) fail_value("a training step needs at least one sample");
+        check_batch(plan, batch, Mode::train);
         const Shape& out = plan.output_shape();
         if (out.rank != 1)
             fail_value("the loss needs a 2-D (batch, classes) output, but this plan's output per "
@@ -643,6 +828,7 @@ class PyPlan {
         const int64_t batch = x.shape(0);
         if (batch == 0)
             fail_value("predict: x must hold at least one sample, got shape " + shape_str(x));
+        check_batch(plan, batch, Mode::infer);
         // Same contract as the Python predict: a NaN or Inf input is an error, not a NaN output.
         const T* xv = ptr<T>(x);
         for (int64_t i = 0; i < x.size(); ++i)
@@ -668,6 +854,7 @@ class PyPlan {
     std::optional<Kind> kind_;          // the arrays' dtype; none for a plan without arrays
     std::optional<py::array> dtype_of_;  // the first weight, whose dtype every array must have
     bool every_update_has_state_ = true;
+    bool fuse_ = true;  // fold inference batch norms into the GEMM before them
     std::optional<Hyper> hyper_;  // the optimizer's settings, once set_hyper has been called
     LossKind loss_ = LossKind::mse;
     OptimizerKind optimizer_ = OptimizerKind::sgd;
@@ -774,15 +961,17 @@ PyMethodDef train_step_def = {
 
 void bind_plan(py::module_& m) {
     py::class_<PyPlan> cls(m, "Plan");
-    cls.def(py::init<py::object, py::object, const std::string&, const std::string&, py::object>(),
+    cls.def(py::init<py::object, py::object, const std::string&, const std::string&, py::object,
+                     bool>(),
             py::arg("steps"), py::arg("input_shape"), py::arg("loss"), py::arg("optimizer"),
-            py::arg("updates"))
+            py::arg("updates"), py::arg("fuse") = true)
         .def("set_hyper", &PyPlan::set_hyper, py::arg("lr"), py::arg("momentum"),
              py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"), py::arg("beta2"),
              py::arg("eps"))
         .def("predict", &PyPlan::predict, py::arg("x"))
         .def_property_readonly("output_shape", &PyPlan::output_shape)
-        .def_property_readonly("random_per_sample", &PyPlan::random_per_sample);
+        .def_property_readonly("random_per_sample", &PyPlan::random_per_sample)
+        .def_property_readonly("folded", &PyPlan::folded);
     PyObject* descriptor =
         PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &train_step_def);
     if (!descriptor) throw py::error_already_set();

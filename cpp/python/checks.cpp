@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 namespace lamina::python {
 
@@ -111,6 +112,25 @@ void check_labels(const py::array& labels, int64_t rows, int64_t classes, const 
 
 void finite_hyper(double value, const char* name) {
     if (!std::isfinite(value)) fail_value(std::string(name) + " must be finite");
+}
+
+std::pair<py::array, py::array> channel_affine(const py::object& scale, const py::object& shift,
+                                               const py::array& ref, const char* ref_name,
+                                               int64_t channels) {
+    if (scale.is_none() != shift.is_none())
+        fail_value("scale and shift must be given together (or both None)");
+    if (scale.is_none()) return {py::array(), py::array()};
+    std::pair<py::array, py::array> out;
+    for (auto [obj, arr, name] : {std::tuple{&scale, &out.first, "scale"},
+                                  std::tuple{&shift, &out.second, "shift"}}) {
+        *arr = py::array::ensure(*obj);
+        if (!*arr) fail_type(std::string(name) + " must be an array");
+        same_dtype(*arr, ref, name, ref_name);
+        ndim_is(*arr, 1, name);
+        dim_is(*arr, 0, channels, name, "output channels");
+        c_contiguous(*arr, name);
+    }
+    return out;
 }
 
 void check_dropout_p(double p, const std::string& name) {

@@ -48,6 +48,12 @@ std::pair<std::uintptr_t, std::uintptr_t> extent(const py::array& a);
 void no_overlap(const py::array& out, const py::array& in, const char* out_name,
                 const char* in_name);
 
+// The optional per-output-channel affine of conv2d and linear (scale, shift): both None (empty
+// arrays returned) or both 1-D arrays of `channels` values, of ref's dtype, C-contiguous.
+std::pair<py::array, py::array> channel_affine(const py::object& scale, const py::object& shift,
+                                               const py::array& ref, const char* ref_name,
+                                               int64_t channels);
+
 // Strides of a 2-D operand in elements (the GEMM engine reads any layout, transposes included).
 std::pair<int64_t, int64_t> element_strides(const py::array& a, const char* name);
 

@@ -366,6 +366,10 @@ NATIVE_SIGNATURES = {
     "avg_pool2d_backward": ["array", "ints4", "ints2", "ints2", "ints4", "bool", "bool", "any", "layout"],
     "adaptive_avg_pool2d": ["array", "ints2", "layout"],
     "adaptive_avg_pool2d_backward": ["array", "ints4", "layout"],
+    "batch_norm": ["array", "array", "array", "array", "array", "bool", "float", "float", "int", "bool", "activation"],
+    "batch_norm_backward": ["array", "array", "array", "array", "array", "bool", "int", "array"],
+    "layer_norm": ["array", "int", "array", "array", "float"],
+    "layer_norm_backward": ["array", "array", "array", "array", "int", "array"],
     "Plan": None,  # see _fuzz_plan
 }
 
@@ -456,6 +460,8 @@ def _valid_arguments(c, name):
         return [out(*shape), inp(*shape), out(*shape), out(*shape), step] + [hyper() for _ in range(5)]
     if "pool2d" in name:
         return _pool_arguments(c, name, inp)
+    if name.startswith(("batch_norm", "layer_norm")):
+        return _norm_arguments(c, name, inp, out)
     return [random_value(c, kind) for kind in NATIVE_SIGNATURES[name]]
 
 
@@ -496,6 +502,35 @@ def _pool_arguments(c, name, inp):
     out = (c.pick([1, 2, 3]), c.pick([1, 2, 3]))
     dy_shape = (n, ch) + out if layout == "channels_first" else (n,) + out + (ch,)
     return [inp(*dy_shape), x_shape, layout]
+
+
+def _norm_arguments(c, name, inp, out):
+    """Normalization arguments on a small input of rank 2 to 4: a channel axis (or a count of
+    trailing dims) that is usually valid, optional weight, bias and mask, running statistics
+    written in place, ordinary and hostile eps and momentum."""
+    shape = tuple(c.pick([0, 1, 2, 3, 5]) for _ in range(c.pick([2, 2, 3, 4])))
+    nd = len(shape)
+
+    def maybe(*dims):
+        return None if c.chance(64) else inp(*dims)
+
+    if name.startswith("batch_norm"):
+        axis = c.pick([1, -1, 1, -1, 2, -2] if c.chance(224) else [0, nd, -nd - 1, 2**40])
+        ch = shape[axis] if -nd <= axis < nd else 1
+        if name == "batch_norm":
+            running = c.chance(160)
+            momentum = c.pick([0.1, 0.0, 1.0, 0.01] if c.chance(224) else _FLOATS)
+            eps = c.pick([1e-5, 1e-3] if c.chance(224) else _FLOATS)
+            return [inp(*shape), maybe(ch), maybe(ch), out(ch) if running else None,
+                    np.abs(out(ch)) if running else None, c.chance(160), momentum, eps, axis, c.chance(128),
+                    c.pick([None, "relu"] if c.chance(224) else _STRINGS)]
+        return [inp(*shape), inp(*shape), inp(ch), np.abs(inp(ch)), maybe(ch), c.chance(128), axis,
+                None if c.chance(128) else inp(*shape)]
+    dims = c.pick([1, 1, 2, nd] if c.chance(224) else [0, -1, nd + 1, 2**40])
+    lead, trail = (shape[:nd - dims], shape[nd - dims:]) if 1 <= dims <= nd else (shape[:-1], shape[-1:])
+    if name == "layer_norm":
+        return [inp(*shape), dims, maybe(*trail), maybe(*trail), c.pick([1e-5, 1e-3] if c.chance(224) else _FLOATS)]
+    return [inp(*shape), inp(*shape), inp(*lead), np.abs(inp(*lead)), dims, maybe(*trail)]
 
 
 def _damage(c, args):

@@ -24,8 +24,11 @@ class ConvStep final : public Step<T> {
 
     const char* kind() const override { return "conv2d"; }
 
+    // Training keeps the pre-activation when backward starts from it; inference with a folded
+    // batch norm holds its scale and shift.
     int64_t workspace(int64_t batch, Mode mode) const override {
-        return mode == Mode::train && backward_from_input(act_) ? batch * this->out_.size() : 0;
+        if (mode == Mode::infer) return folded_ ? 2 * g_.Cout : 0;
+        return backward_from_input(act_) ? batch * this->out_.size() : 0;
     }
     bool needs_input() const override { return dW_ != nullptr; }
     bool needs_output() const override {
@@ -33,8 +36,23 @@ class ConvStep final : public Step<T> {
     }
     bool writes_gradients() const override { return dW_ || db_; }
 
+    // A batch norm over the output channels, right after a convolution without an activation.
+    bool absorb(ChannelAffine<T>& next) override {
+        const int64_t channel_axis = g_.channels_last ? this->out_.rank - 1 : 0;
+        if (act_ != Activation::none || next.channel_axis() != channel_axis) return false;
+        folded_ = &next;
+        return true;
+    }
+
     void forward(T* y, const T* x, int64_t batch, T* work, const Random&, Mode mode) override {
         const ConvShape s = shape(batch);
+        if (mode == Mode::infer && folded_) {
+            // The batch norm's affine from its running statistics as they are now.
+            T *scale = work, *shift = work + g_.Cout;
+            folded_->affine(scale, shift);
+            conv2d_forward<T>(y, x, W_, b_, s, folded_->affine_activation(), 0.0, scale, shift);
+            return;
+        }
         if (mode == Mode::train && backward_from_input(act_)) {
             // The pre-activation goes to work, kept for backward; the activation of it is bitwise
             // what the fused write-back gives (the same loop, core/activation.h).
@@ -68,6 +86,7 @@ class ConvStep final : public Step<T> {
     T* db_;        // db is (Cout,), or null (no bias, or frozen)
     Activation act_;
     double slope_;
+    const ChannelAffine<T>* folded_ = nullptr;  // the batch norm after it, in inference
 };
 
 }  // namespace

@@ -32,8 +32,10 @@ class DenseStep final : public Step<T> {
 
     const char* kind() const override { return "dense"; }
 
+    // Inference with a folded batch norm holds its scale and shift.
     int64_t workspace(int64_t batch, Mode mode) const override {
-        return mode == Mode::train && keeps_activation_input_ ? rows(batch) * out_features_ : 0;
+        if (mode == Mode::infer) return folded_ ? 2 * out_features_ : 0;
+        return keeps_activation_input_ ? rows(batch) * out_features_ : 0;
     }
     bool needs_input() const override { return dW_ != nullptr; }
     bool needs_output() const override {
@@ -42,8 +44,26 @@ class DenseStep final : public Step<T> {
     }
     bool writes_gradients() const override { return dW_ || db_; }
 
+    // A batch norm over the output features (the last axis), right after a dense step without an
+    // activation or normalisation.
+    bool absorb(ChannelAffine<T>& next) override {
+        if (act_ != Activation::none || normalize_ != Normalization::none ||
+            next.channel_axis() != this->out_.rank - 1)
+            return false;
+        folded_ = &next;
+        return true;
+    }
+
     void forward(T* y, const T* x, int64_t batch, T* work, const Random&, Mode mode) override {
         const int64_t m = rows(batch);
+        if (mode == Mode::infer && folded_) {
+            // The batch norm's affine from its running statistics as they are now.
+            T *scale = work, *shift = work + out_features_;
+            folded_->affine(scale, shift);
+            dense_forward<T>(y, x, W_, b_, m, in_features_, out_features_,
+                             folded_->affine_activation(), 0.0, scale, shift);
+            return;
+        }
         if (mode == Mode::train && keeps_activation_input_) {
             if (backward_from_input(act_)) {
                 // The product without its activation goes to work, kept for backward; the
@@ -91,6 +111,7 @@ class DenseStep final : public Step<T> {
     Normalization normalize_;
     int64_t in_features_, out_features_;
     int64_t rows_per_sample_;  // product of the per-sample dims before the last
+    const ChannelAffine<T>* folded_ = nullptr;  // the batch norm after it, in inference
     // Training keeps the value the activation's backward starts from in the workspace, when it
     // is not the output: the pre-activation (GELU, leaky ReLU), or the activation's output under
     // a normalisation.
