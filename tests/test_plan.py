@@ -95,8 +95,8 @@ def train_both_and_compare(fused, python, batches, layer_by_layer, where):
     """Train `fused` on the native plan and `python` layer by layer on the same (x, y) batches,
     drawing the same dropout masks, and assert the same losses, outputs and state after every step;
     frozen parameters must not move, and `predict` of the last x must agree too."""
-    frozen = {k: v.copy() for k, v in fused.state_dict().items()
-              if not dict(fused.named_parameters())[k].requires_grad}
+    params = dict(fused.named_parameters())
+    frozen = {k: v.copy() for k, v in fused.state_dict().items() if k in params and not params[k].requires_grad}
     lm.manual_seed(7)  # the dropout stream: both models draw from it in turn, from the same point
     for step, (x, y) in enumerate(batches):
         _, start = lm._random.dropout_position()

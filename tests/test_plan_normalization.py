@@ -129,7 +129,7 @@ def test_a_batch_the_plan_cannot_normalise_is_refused_and_changes_nothing():
     rng = np.random.default_rng(0)
     model.train_step(*batch("torch dense-bn-relu, dropout, no running stats", 4, np.float32, rng))
     before = model.state_dict()
-    with pytest.raises(ValueError, match="more than 1 value per channel|at least 2"):
+    with pytest.raises(ValueError, match="more than one value per channel"):
         model.train_step(*batch("torch dense-bn-relu, dropout, no running stats", 1, np.float32, rng))
     for key, value in model.state_dict().items():
         assert np.array_equal(value, before[key]), key
