@@ -32,8 +32,10 @@ def torch_dense_bn(dtype):
 
 
 def torch_conv1d_bn(dtype):
-    return nn.Sequential(nn.Conv1d(3, 4, 3, dtype=dtype), nn.BatchNorm1d(4, dtype=dtype), nn.ReLU(), nn.Flatten(),
-                         nn.LayerNorm(4 * 7, dtype=dtype), nn.Linear(28, 4, dtype=dtype))
+    model = nn.Sequential(nn.Conv1d(3, 4, 3, dtype=dtype), nn.BatchNorm1d(4, dtype=dtype), nn.ReLU(), nn.Flatten(),
+                          nn.LayerNorm(4 * 7, dtype=dtype), nn.Linear(28, 4, dtype=dtype))
+    model[1].requires_grad_(False)  # frozen affine parameters; the batch statistics still move
+    return model
 
 
 def keras_convnet_bn(dtype):
@@ -62,7 +64,7 @@ def keras_frozen_bn(dtype):
 CASES = {
     "torch conv-bn-relu, cumulative average, affine off": (torch_conv_bn, lm.CrossEntropyLoss, (2, 9, 8)),
     "torch dense-bn-relu, dropout, no running stats": (torch_dense_bn, lm.CrossEntropyLoss, (5,)),
-    "torch conv1d-bn, layer norm": (torch_conv1d_bn, lm.CrossEntropyLoss, (3, 9)),
+    "torch conv1d-bn frozen, layer norm": (torch_conv1d_bn, lm.CrossEntropyLoss, (3, 9)),
     "keras convnet with batch norm and dropout": (keras_convnet_bn, "sparse_categorical_crossentropy", (10, 9, 2)),
     "keras channels_first batch norm, layer norm": (keras_channels_first_bn, lm.CrossEntropyLoss, (3, 8, 7)),
     "keras frozen batch norm": (keras_frozen_bn, lm.CrossEntropyLoss, (7,)),
