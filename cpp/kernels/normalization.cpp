@@ -260,14 +260,14 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     const NormLoops<T>& loops = norm_loops<T>();
     std::vector<T> ones;
     if (!gamma) ones.assign(cols, T(1)), gamma = ones.data();
-    // Per block of rows: its sums of dy xhat and dy, (2, cols) doubles each, added in block order.
+    // Per block of rows: its sums of dy xhat and dy, (2, cols) doubles, added in block order.
     const int64_t block = row_block(rows), blocks = (rows + block - 1) / block;
     const bool params = dgamma || dbeta;
     std::vector<double> partial(params ? size_t(blocks * 2 * cols) : 0, 0.0);
     parallel_for(blocks, 6.0 * double(block * cols), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
         for (int64_t b = lo; b < hi; ++b) {
-            double* pg = params && dgamma ? partial.data() + b * 2 * cols : nullptr;
-            double* pb = params && dbeta ? partial.data() + (b * 2 + 1) * cols : nullptr;
+            double* pg = params ? partial.data() + b * 2 * cols : nullptr;
+            double* pb = params ? pg + cols : nullptr;
             for (int64_t r = b * block; r < std::min(rows, (b + 1) * block); ++r) {
                 const T* dyr = dy + r * cols;
                 const T* xr = x + r * cols;
@@ -275,12 +275,12 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
                 // dx = invstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma, from the row's
                 // sums s1 = sum g, s2 = sum g (x - mean), so mean(g xhat) = s2 invstd / cols.
                 double s1[kLanes] = {}, s2[kLanes] = {};
-                if (dx) loops.layer_norm_grad_sums(s1, s2, dyr, xr, gamma, cols, double(mean[r]));
+                loops.layer_norm_grad_sums(s1, s2, pg, pb, dyr, xr, gamma, cols, double(mean[r]), inv);
                 const double g_mean = lane_sum(s1) / double(cols);
                 const double gx_mean = lane_sum(s2) * inv / double(cols);
-                loops.layer_norm_grad_row(dx ? dx + r * cols : nullptr, pg, pb, dyr, xr, gamma,
-                                          cols, mean[r], inv, T(inv), T(inv * g_mean),
-                                          T(inv * inv * gx_mean));
+                if (dx)
+                    loops.layer_norm_grad_input(dx + r * cols, dyr, xr, gamma, cols, mean[r], T(inv),
+                                                T(inv * g_mean), T(inv * inv * gx_mean));
             }
         }
     });
