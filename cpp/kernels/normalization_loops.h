@@ -11,6 +11,9 @@
 // builds round alike and every result is the same on every kernel path.
 #pragma once
 #include <cstdint>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 namespace lamina {
 
@@ -51,8 +54,8 @@ struct NormLoops {
     // s2[j % kLanes] += g xm, and when dgamma is given, dgamma[j] += dy[j] (xm invstd) and
     // dbeta[j] += dy[j]                                                       dgamma, dbeta (n,)
     void (*layer_norm_grad_sums)(double* s1, double* s2, double* dgamma, double* dbeta,
-                                 const T* dy, const T* x, const T* gamma, int64_t n, double mean,
-                                 double invstd);
+                                 const T* dy, const T* x, const double* gamma, int64_t n,
+                                 double mean, double invstd);
     // dx[j] = c0 (dy[j] gamma[j]) - (c1 + c2 (x[j] - mean)) (dx may be dy)
     void (*layer_norm_grad_input)(T* dx, const T* dy, const T* x, const T* gamma, int64_t n,
                                   T mean, T c0, T c1, T c2);
@@ -97,9 +100,13 @@ inline d8 load8(const double* p) {
     return v;
 }
 inline d8 load8(const float* p) {
+#ifdef __AVX512F__
+    return d8(_mm512_cvtps_pd(_mm256_loadu_ps(p)));  // one instruction; GCC's own split it in two
+#else
     f8 v;
     __builtin_memcpy(&v, p, sizeof v);
     return __builtin_convertvector(v, d8);
+#endif
 }
 inline void store8(double* p, d8 v) { __builtin_memcpy(p, &v, sizeof v); }
 
@@ -111,6 +118,13 @@ template <typename T>
 inline void prefetch16(const T* p) {
     const char* c = reinterpret_cast<const char*>(p) + kAhead;
     for (int64_t at = 0; at < int64_t(16 * sizeof(T)); at += 64) __builtin_prefetch(c + at);
+}
+
+// The same for the n values of a row at p: the row kAhead bytes further on.
+template <typename T>
+inline void prefetch_row(const T* p, int64_t n) {
+    const char* c = reinterpret_cast<const char*>(p) + kAhead;
+    for (int64_t at = 0; at < int64_t(n * sizeof(T)); at += 64) __builtin_prefetch(c + at);
 }
 
 // s1[i % kLanes] += t1(i), s2[i % kLanes] += t2(i) for i in [0, n), where terms(i, t1, t2) gives
@@ -171,7 +185,7 @@ void grad_sums_run(double* s1, double* s2, const T* dy, const T* x, const T* mas
 // g = dy gamma: t1 = g, t2 = g (x - mean); the columns' dgamma and dbeta on the way.
 template <typename T>
 void layer_norm_grad_sums(double* s1, double* s2, double* dgamma, double* dbeta, const T* dy,
-                          const T* x, const T* gamma, int64_t n, double mean, double invstd) {
+                          const T* x, const double* gamma, int64_t n, double mean, double invstd) {
     lane_sums(s1, s2, n, [&](int64_t i, auto& t1, auto& t2) {
         if constexpr (sizeof t1 == sizeof(d8)) {
             const d8 d = load8(dy + i), xm = load8(x + i) - mean;
@@ -183,7 +197,7 @@ void layer_norm_grad_sums(double* s1, double* s2, double* dgamma, double* dbeta,
             }
         } else {
             const double d = double(dy[i]), xm = double(x[i]) - mean;
-            const double g = d * double(gamma[i]);
+            const double g = d * gamma[i];
             t1 = g, t2 = g * xm;
             if (dgamma) {
                 dgamma[i] += d * (xm * invstd);
@@ -200,6 +214,7 @@ void moments_rows(double* __restrict s1, double* __restrict s2, const T* __restr
                   int64_t rows, int64_t stride, int64_t n, const double* __restrict shift) {
     for (int64_t r = 0; r < rows; ++r) {
         const T* __restrict xr = x + r * stride;
+        prefetch_row(xr, n);
         for (int64_t j = 0; j < n; ++j) {
             const double d = double(xr[j]) - shift[j];
             s1[j] += d;
@@ -215,8 +230,10 @@ void grad_sums_rows(double* __restrict s1, double* __restrict s2, const T* __res
     for (int64_t r = 0; r < rows; ++r) {
         const T* __restrict dyr = dy + r * stride;
         const T* __restrict xr = x + r * stride;
+        prefetch_row(dyr, n), prefetch_row(xr, n);
         if (mask) {
             const T* __restrict mr = mask + r * stride;
+            prefetch_row(mr, n);
             for (int64_t j = 0; j < n; ++j) {
                 const double g = mr[j] > T(0) ? double(dyr[j]) : 0.0;
                 s1[j] += g;
@@ -266,17 +283,37 @@ void affine_run(T* y, const T* x, int64_t n, T scale, T shift, bool relu) {
         map(y, x, n, [=](T v, int64_t) { return affine1<T, false>(v, scale, shift); });
 }
 
+// The row loops take restrict pointers, with the in-place case (y = x, dx = dy) in its own loop: a
+// lambda per row (as map does for runs) paid a run-time overlap check on every short row.
+template <typename T, bool Relu>
+void affine_rows_apart(T* __restrict y, const T* __restrict x, int64_t rows, int64_t stride,
+                       int64_t n, const T* __restrict scale, const T* __restrict shift) {
+    for (int64_t r = 0; r < rows; ++r) {
+        prefetch_row(x + r * stride, n);
+        for (int64_t j = 0; j < n; ++j)
+            y[r * stride + j] = affine1<T, Relu>(x[r * stride + j], scale[j], shift[j]);
+    }
+}
+
+template <typename T, bool Relu>
+void affine_rows_inplace(T* y, int64_t rows, int64_t stride, int64_t n, const T* __restrict scale,
+                         const T* __restrict shift) {
+    for (int64_t r = 0; r < rows; ++r) {
+        prefetch_row(y + r * stride, n);
+        for (int64_t j = 0; j < n; ++j)
+            y[r * stride + j] = affine1<T, Relu>(y[r * stride + j], scale[j], shift[j]);
+    }
+}
+
 template <typename T>
 void affine_rows(T* y, const T* x, int64_t rows, int64_t stride, int64_t n, const T* scale,
                  const T* shift, bool relu) {
-    for (int64_t r = 0; r < rows; ++r) {
-        T* yr = y + r * stride;
-        const T* xr = x + r * stride;
-        if (relu)
-            map(yr, xr, n, [=](T v, int64_t j) { return affine1<T, true>(v, scale[j], shift[j]); });
-        else
-            map(yr, xr, n, [=](T v, int64_t j) { return affine1<T, false>(v, scale[j], shift[j]); });
-    }
+    if (y == x)
+        relu ? affine_rows_inplace<T, true>(y, rows, stride, n, scale, shift)
+             : affine_rows_inplace<T, false>(y, rows, stride, n, scale, shift);
+    else
+        relu ? affine_rows_apart<T, true>(y, x, rows, stride, n, scale, shift)
+             : affine_rows_apart<T, false>(y, x, rows, stride, n, scale, shift);
 }
 
 template <typename T>
@@ -292,25 +329,53 @@ void grad_input_run(T* dx, const T* dy, const T* x, const T* mask, int64_t n, T 
         map(dx, dy, n, [=](T g, int64_t i) { return k * g - (c1 + c2 * (x[i] - mean)); });
 }
 
+// dx = k g - (c1 + c2 (x - mean)) per column (or k g when !Centered), g = dy masked; dy(i) reads
+// the gradient at offset i (dy apart, or dx itself in place), whose rows start at `grad`.
+template <typename T, bool Centered, typename G, typename Out>
+inline void grad_input_rows_body(Out dx, G dy, const T* grad, const T* __restrict x,
+                                 const T* __restrict mask,
+                                 int64_t rows, int64_t stride, int64_t n, const T* __restrict k,
+                                 const T* __restrict c1, const T* __restrict c2,
+                                 const T* __restrict mean) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t at = r * stride;
+        prefetch_row(grad + at, n), prefetch_row(x + at, n);
+        if (mask) prefetch_row(mask + at, n);
+        for (int64_t j = 0; j < n; ++j) {
+            const T g = mask ? (mask[at + j] > T(0) ? dy(at + j) : T(0)) : dy(at + j);
+            dx[at + j] = Centered ? k[j] * g - (c1[j] + c2[j] * (x[at + j] - mean[j])) : k[j] * g;
+        }
+    }
+}
+
+template <typename T, bool Centered>
+void grad_input_rows_apart(T* __restrict dx, const T* __restrict dy, const T* __restrict x,
+                           const T* __restrict mask, int64_t rows, int64_t stride, int64_t n,
+                           const T* __restrict k, const T* __restrict c1, const T* __restrict c2,
+                           const T* __restrict mean) {
+    grad_input_rows_body<T, Centered>(dx, [=](int64_t i) { return dy[i]; }, dy, x, mask, rows,
+                                      stride, n, k, c1, c2, mean);
+}
+
+template <typename T, bool Centered>
+void grad_input_rows_inplace(T* dx, const T* __restrict x, const T* __restrict mask, int64_t rows,
+                             int64_t stride, int64_t n, const T* __restrict k,
+                             const T* __restrict c1, const T* __restrict c2,
+                             const T* __restrict mean) {
+    grad_input_rows_body<T, Centered>(dx, [=](int64_t i) { return dx[i]; }, dx, x, mask, rows,
+                                      stride, n, k, c1, c2, mean);
+}
+
 template <typename T>
 void grad_input_rows(T* dx, const T* dy, const T* x, const T* mask, int64_t rows, int64_t stride,
                      int64_t n, const T* k, const T* c1, const T* c2, const T* mean,
                      bool centered) {
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t at = r * stride;
-        const T* xr = x + at;
-        const T* mr = mask ? mask + at : nullptr;
-        if (!centered)
-            map(dx + at, dy + at, n, [=](T g, int64_t j) { return k[j] * masked(g, mr, j); });
-        else if (mr)
-            map(dx + at, dy + at, n, [=](T g, int64_t j) {
-                return k[j] * (mr[j] > T(0) ? g : T(0)) - (c1[j] + c2[j] * (xr[j] - mean[j]));
-            });
-        else
-            map(dx + at, dy + at, n, [=](T g, int64_t j) {
-                return k[j] * g - (c1[j] + c2[j] * (xr[j] - mean[j]));
-            });
-    }
+    if (dx == dy)
+        centered ? grad_input_rows_inplace<T, true>(dx, x, mask, rows, stride, n, k, c1, c2, mean)
+                 : grad_input_rows_inplace<T, false>(dx, x, mask, rows, stride, n, k, c1, c2, mean);
+    else
+        centered ? grad_input_rows_apart<T, true>(dx, dy, x, mask, rows, stride, n, k, c1, c2, mean)
+                 : grad_input_rows_apart<T, false>(dx, dy, x, mask, rows, stride, n, k, c1, c2, mean);
 }
 
 template <typename T>
