@@ -53,6 +53,16 @@ template <typename T>
 void batch_norm_apply(T* y, const T* x, const T* scale, const T* shift, const ChannelView& v,
                       Activation act, double negative_slope);
 
+// The training forward in one call, as batch_norm_statistics, _update_running (skipped when
+// running_mean is null), _affine and _apply give it, bit for bit: with inner > 1 each channel's
+// steps follow each other while its values are still in cache. mean, var, invstd (C,) are written;
+// y may be x.
+template <typename T>
+void batch_norm_forward_training(T* y, T* mean, T* var, T* invstd, T* running_mean,
+                                 T* running_var, const T* x, const T* gamma, const T* beta,
+                                 const ChannelView& v, double eps, double momentum, bool unbiased,
+                                 Activation act, double negative_slope);
+
 // Gradients of y = act(bn(x)) from dy. With relu_output (the forward's y, when it ended in a
 // ReLU) dy counts only where y > 0: BN + ReLU backward in one pass. Per channel, with
 // g = dy (masked), xhat = (x - mean) * invstd:
@@ -73,7 +83,8 @@ void layer_norm_forward(T* y, T* mean, T* invstd, const T* x, const T* gamma, co
 
 // With g = dy * gamma, xhat = (x - mean_r) * invstd_r, per row:
 //   dx = invstd_r * (g - mean(g) - xhat * mean(g * xhat))
-//   dgamma = sum over rows of dy * xhat,  dbeta = sum over rows of dy  (fixed row order)
+//   dgamma = sum over rows of dy * xhat,  dbeta = sum over rows of dy  (in a fixed order: rows in
+//   order within fixed blocks of rows, then the blocks in order; the blocks depend on rows alone)
 // dx, dgamma, dbeta are overwritten, each skipped when null; dx may be dy.
 template <typename T>
 void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean,
