@@ -306,3 +306,210 @@ def test_bad_input_raises_a_clear_error_and_writes_nothing(i):
     error, match, call = _bad_calls()[i]
     with pytest.raises(error, match=match):
         call()
+
+
+# ---- running statistics ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("unbiased", [True, False])
+@pytest.mark.parametrize("momentum", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("shape, axis", [((6, 4, 5), 1), ((6, 5, 4), -1), ((2, 3), 1)], ids=str)
+def test_running_statistics_are_updated_in_place(shape, axis, momentum, unbiased, dtype):
+    rng = np.random.default_rng(len(shape) + int(10 * momentum))
+    x, _, _ = bn_inputs(rng, shape, axis, dtype)
+    c = shape[axis]
+    rm, rv = rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)
+    start = rm.copy(), rv.copy()
+    ids = id(rm), id(rv)
+    _, mean, _ = ops.batch_norm(x, None, None, rm, rv, momentum=momentum, unbiased=unbiased, axis=axis)
+    assert (id(rm), id(rv)) == ids and rm.dtype == rv.dtype == dtype
+    v = channels(x, axis)
+    m = v.shape[0] * v.shape[2]
+    var = v.var(axis=(0, 2)) * (m / (m - 1) if unbiased else 1.0)
+    want_mean = start[0] * (1 - momentum) + v.mean(axis=(0, 2)) * momentum
+    want_var = start[1] * (1 - momentum) + var * momentum
+    if momentum == 0.0:
+        assert_equal(rm, start[0], "momentum 0 keeps running_mean")
+        assert_equal(rv, start[1], "momentum 0 keeps running_var")
+    assert_close(rm, want_mean, norm_atol(dtype, np.abs(want_mean).max() + np.abs(v).max()), "running_mean")
+    assert_close(rv, want_var, norm_atol(dtype, np.abs(want_var).max() * 2), "running_var")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_momentum_one_over_k_gives_the_cumulative_average(dtype):
+    # PyTorch's momentum=None: after batch k the factor is 1/k, so the running mean is the plain
+    # average of the batch means (and the running variance of the unbiased batch variances).
+    rng = np.random.default_rng(21)
+    batches = [(rng.standard_normal((5, 3, 4)) * (k + 1) + k).astype(dtype) for k in range(4)]
+    rm, rv = np.zeros(3, dtype), np.ones(3, dtype)
+    for k, x in enumerate(batches, start=1):
+        ops.batch_norm(x, None, None, rm, rv, momentum=1.0 / k)
+    means = [channels(x, 1).mean(axis=(0, 2)) for x in batches]
+    variances = [channels(x, 1).var(axis=(0, 2), ddof=1) for x in batches]
+    assert_close(rm, np.mean(means, axis=0), norm_atol(dtype, 8 * 4), "cumulative running_mean")
+    assert_close(rv, np.mean(variances, axis=0), norm_atol(dtype, 8 * 16 * 4), "cumulative running_var")
+
+
+def test_inference_accepts_read_only_running_statistics_and_integer_input():
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    rm.flags.writeable = rv.flags.writeable = False
+    x = np.arange(24).reshape(2, 3, 4)  # integers: cast to float32
+    y, mean, invstd = ops.batch_norm(x, None, None, rm, rv, training=False)
+    assert y.dtype == np.float32
+    assert_close(y, x / np.sqrt(1 + 1e-5), norm_atol(np.float32, 24), "inference with mean 0, var 1")
+    y, mean, invstd = ops.layer_norm(x, 4)
+    assert y.dtype == mean.dtype == np.float32 and mean.shape == (2, 3)
+
+
+# ---- NaN and Inf: propagated per channel (row), never a crash -----------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("shape, axis", [((4, 3, 9), 1), ((4, 9, 3), -1)], ids=str)
+def test_a_nan_or_inf_spoils_its_own_channel_and_row_only(shape, axis, value, dtype):
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal(shape).astype(dtype)
+    if axis == 1:
+        x[1, 1, 4] = value  # channel 1, row (1, 1)
+    else:
+        x[1, 4, 1] = value  # channel 1, row (1, 4)
+    rm, rv = np.zeros(3, dtype), np.ones(3, dtype)
+    with np.errstate(invalid="ignore"):
+        y, mean, invstd = ops.batch_norm(x, None, None, rm, rv, axis=axis)
+        v = channels(y, axis)
+        assert np.isfinite(v[:, [0, 2]]).all() and not np.isfinite(v[:, 1]).all()
+        assert np.isfinite(rm[[0, 2]]).all() and not np.isfinite(rm[1])
+        dx, dw, db = ops.batch_norm_backward(np.ones(shape, dtype), x, mean, invstd, axis=axis)
+        assert np.isfinite(channels(dx, axis)[:, [0, 2]]).all() and np.isfinite(dw[[0, 2]]).all()
+        yl, ml, il = ops.layer_norm(x, shape[-1])
+        rows, finite = yl.reshape(-1, shape[-1]), np.isfinite(x.reshape(-1, shape[-1])).all(axis=1)
+        assert np.isfinite(rows[finite]).all() and not np.isfinite(rows[~finite]).any()
+        ops.layer_norm_backward(np.ones(shape, dtype), x, ml, il, shape[-1])
+
+
+# ---- the reference against central finite differences and torch -------------------------------
+
+
+def _fd_check(f, backward, x, rng, what):
+    """backward(dy) against central differences of sum(f(x) * dy), for each input in x (a tuple)."""
+    tol = REFERENCE_TOLERANCES
+    dy = rng.standard_normal(f(*x).shape)
+    grads = backward(dy)
+    for k, (arr, got) in enumerate(zip(x, grads)):
+        num = np.zeros_like(arr)
+        for i in np.ndindex(arr.shape):
+            plus, minus = [a.copy() for a in x], [a.copy() for a in x]
+            plus[k][i] += tol.fd_h
+            minus[k][i] -= tol.fd_h
+            num[i] = ((f(*plus) * dy).sum() - (f(*minus) * dy).sum()) / (2 * tol.fd_h)
+        bad = ~np.isclose(got, num, rtol=tol.fd_rtol, atol=tol.fd_atol)
+        assert not bad.any(), (f"{what}, input {k}: first bad at {tuple(np.argwhere(bad)[0])}: analytic "
+                               f"{got[bad][0]!r}, numeric {num[bad][0]!r}")
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape, axis", [((3, 2, 4), 1), ((4, 3), 1), ((2, 3, 2, 3), -1)], ids=str)
+def test_reference_batch_norm_backward_is_the_derivative(shape, axis, training):
+    rng = np.random.default_rng(23)
+    c = shape[axis]
+    x, w, b = rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)
+    rm, rv = rng.standard_normal(c), rng.random(c) + 0.5
+
+    def f(x, w, b):
+        return reference.batch_norm(x, w, b, rm.copy(), rv.copy(), training=training, axis=axis)[0]
+
+    _, mean, invstd = reference.batch_norm(x, w, b, rm.copy(), rv.copy(), training=training, axis=axis)
+    _fd_check(f, lambda dy: reference.batch_norm_backward(dy, x, mean, invstd, w, training=training, axis=axis),
+              (x, w, b), rng, f"batch_norm {shape} training={training}")
+
+
+def test_reference_batch_norm_relu_backward_is_the_derivative_away_from_zero():
+    rng = np.random.default_rng(24)
+    x, w, b = rng.standard_normal((5, 3, 2)), rng.standard_normal(3), rng.standard_normal(3)
+    y, mean, invstd = reference.batch_norm(x, w, b, activation="relu")
+    assert np.abs(reference.batch_norm(x, w, b)[0]).min() > 1e-4  # no output within a step of the kink
+
+    def f(x, w, b):
+        return reference.batch_norm(x, w, b, activation="relu")[0]
+
+    _fd_check(f, lambda dy: reference.batch_norm_backward(dy, x, mean, invstd, w, relu_output=y), (x, w, b), rng,
+              "batch_norm + relu")
+
+
+@pytest.mark.parametrize("shape, dims", [((3, 5), (5,)), ((2, 2, 3), (2, 3))], ids=str)
+def test_reference_layer_norm_backward_is_the_derivative(shape, dims):
+    rng = np.random.default_rng(25)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal(dims), rng.standard_normal(dims)
+    _, mean, invstd = reference.layer_norm(x, dims, w, b)
+    _fd_check(lambda x, w, b: reference.layer_norm(x, dims, w, b)[0],
+              lambda dy: reference.layer_norm_backward(dy, x, mean, invstd, dims, w), (x, w, b), rng,
+              f"layer_norm {shape}")
+
+
+TORCH_TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3), (3, 4, 5), (2, 3, 4, 5)], ids=str)
+def test_reference_batch_norm_equals_torch(shape, training):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(26)
+    c = shape[1]
+    x, w, b = rng.standard_normal(shape) + 3, rng.standard_normal(c), rng.standard_normal(c)
+    rm, rv = rng.standard_normal(c), rng.random(c) + 0.5
+    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
+    trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
+    ty = torch.relu(torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, training=training, momentum=0.2))
+    dy = rng.standard_normal(shape)
+    ty.backward(torch.from_numpy(dy))
+    my_rm, my_rv = rm.copy(), rv.copy()
+    y, mean, invstd = reference.batch_norm(x, w, b, my_rm, my_rv, training=training, momentum=0.2,
+                                           activation="relu")
+    np.testing.assert_allclose(y, ty.detach().numpy(), **TORCH_TOL)
+    np.testing.assert_allclose(my_rm, trm.numpy(), **TORCH_TOL)
+    np.testing.assert_allclose(my_rv, trv.numpy(), **TORCH_TOL)
+    dx, dw, db = reference.batch_norm_backward(dy, x, mean, invstd, w, training=training, relu_output=y)
+    for got, want in ((dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
+        np.testing.assert_allclose(got, want.numpy(), **TORCH_TOL)
+
+
+def test_native_float32_matches_torch_float32():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(27)
+    x = (rng.standard_normal((8, 16, 10, 10)) * 3 + 1).astype(np.float32)
+    w, b = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    rm, rv = np.zeros(16, np.float32), np.ones(16, np.float32)
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = torch.nn.functional.batch_norm(tx, torch.zeros(16), torch.ones(16), torch.from_numpy(w),
+                                        torch.from_numpy(b), training=True)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    ty.backward(torch.from_numpy(dy))
+    y, mean, invstd = ops.batch_norm(x, w, b, rm, rv)
+    dx, _, _ = ops.batch_norm_backward(dy, x, mean, invstd, w)
+    assert_close(y, ty.detach().numpy(), 1e-5, "batch_norm vs torch float32")
+    assert_close(dx, tx.grad.numpy(), 1e-5 * np.abs(dx).max(), "batch_norm dx vs torch float32")
+    xl = rng.standard_normal((4, 7, 96)).astype(np.float32)
+    txl = torch.from_numpy(xl).requires_grad_()
+    tyl = torch.nn.functional.layer_norm(txl, (96,), torch.from_numpy(np.ones(96, np.float32)), None)
+    tyl.backward(torch.from_numpy(np.ones_like(xl) + xl))
+    yl, ml, il = ops.layer_norm(xl, 96, np.ones(96, np.float32))
+    assert_close(yl, tyl.detach().numpy(), 1e-5, "layer_norm vs torch float32")
+    assert_close(ops.layer_norm_backward(np.ones_like(xl) + xl, xl, ml, il, 96)[0], txl.grad.numpy(), 1e-5,
+                 "layer_norm dx vs torch float32")
+
+
+@pytest.mark.parametrize("shape, dims", [((4, 6), (6,)), ((2, 3, 4, 5), (4, 5))], ids=str)
+def test_reference_layer_norm_equals_torch(shape, dims):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(28)
+    x, w, b = rng.standard_normal(shape) - 4, rng.standard_normal(dims), rng.standard_normal(dims)
+    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
+    ty = torch.nn.functional.layer_norm(tx, dims, tw, tb)
+    dy = rng.standard_normal(shape)
+    ty.backward(torch.from_numpy(dy))
+    y, mean, invstd = reference.layer_norm(x, dims, w, b)
+    np.testing.assert_allclose(y, ty.detach().numpy(), **TORCH_TOL)
+    for got, want in zip(reference.layer_norm_backward(dy, x, mean, invstd, dims, w), (tx.grad, tw.grad, tb.grad)):
+        np.testing.assert_allclose(got, want.numpy(), **TORCH_TOL)

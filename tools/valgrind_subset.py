@@ -59,6 +59,7 @@ def every_op(dtype, rng):
         _native.dropout_backward(x, p_drop, 7, 2**64 - 3)
     _native.dropout_mask(33, 0.5, 1, 2)
     pooling(dtype, rng)
+    normalization(dtype, rng)
     plan_steps(dtype, rng)
     p, g = r(33), r(33)
     v = np.zeros_like(p)
@@ -88,6 +89,29 @@ def pooling(dtype, rng):
                                         layout=layout)
             ad = ops.adaptive_avg_pool2d(x, (4, 5), layout=layout)
             ops.adaptive_avg_pool2d_backward(ad, x.shape, layout=layout)
+
+
+def normalization(dtype, rng):
+    """Batch norm in both layouts (long runs and rows of channels, odd sizes: the vector loops'
+    tails), training with running statistics and a fused ReLU, inference, backward in both modes;
+    layer norm over one and two dims; once large enough for two threads."""
+    for shape, axis in (((3, 5, 7, 9), 1), ((3, 7, 9, 5), -1), ((5, 3), 1), ((4, 24, 30, 30), 1),
+                        ((4, 30, 30, 24), -1)):
+        x = (rng.standard_normal(shape) + 2).astype(dtype)
+        c = shape[axis]
+        w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+        rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+        y, mean, invstd = ops.batch_norm(x, w, b, rm, rv, axis=axis, activation="relu", unbiased=False)
+        dy = rng.standard_normal(shape).astype(dtype)
+        ops.batch_norm_backward(dy, x, mean, invstd, w, axis=axis, relu_output=y)
+        y, mean, invstd = ops.batch_norm(x, None, None, rm, rv, training=False, axis=axis)
+        ops.batch_norm_backward(dy, x, mean, invstd, training=False, axis=axis)
+    for shape, dims in (((3, 4, 37), (37,)), ((2, 5, 3, 7), (3, 7)), ((700, 300), (300,))):
+        x = rng.standard_normal(shape).astype(dtype)
+        w, b = rng.standard_normal(dims).astype(dtype), rng.standard_normal(dims).astype(dtype)
+        y, mean, invstd = ops.layer_norm(x, dims, w, b)
+        ops.layer_norm_backward(rng.standard_normal(shape).astype(dtype), x, mean, invstd, dims, w)
+        ops.layer_norm(x, dims)
 
 
 def plan_steps(dtype, rng):
@@ -164,6 +188,11 @@ def error_paths():
         lambda: _native.avg_pool2d(np.ones((1, 1, 3, 3)), (2, 2), (1, 1), (0, 0, 0, 3), False, True, None,
                                    "channels_last"),
         lambda: _native.adaptive_avg_pool2d_backward(np.ones((1, 1, 2, 2)), (1, 1, 3), "channels_first"),
+        lambda: _native.batch_norm(f, None, None, None, None, True, 0.1, 0.0, 1, True, None),
+        lambda: _native.batch_norm(f, None, None, np.zeros(4), None, True, 0.1, 1e-5, 1, True, None),
+        lambda: _native.batch_norm_backward(f, f, np.zeros(3), np.ones(4), None, True, 1, None),
+        lambda: _native.layer_norm(f, 3, None, None, 1e-5),
+        lambda: _native.layer_norm_backward(f, f, np.zeros(3), np.ones(3), 1, np.ones(3)),
         lambda: _native.Plan([{"kind": "max_pool2d", "arrays": {}, "attrs": {"kernel_h": 9, "kernel_w": 1,
                                                                             "stride_h": 1, "stride_w": 1}}],
                              (1, 3, 3), "mse", "sgd", []),

@@ -77,16 +77,63 @@ int64_t row_block(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(
 
 // ---- batch norm ---------------------------------------------------------------------------------
 
+namespace {
+
+// One channel's statistics from its `outer` runs of `inner` values (inner > 1).
+template <typename T>
+Moments channel_moments(const NormLoops<T>& loops, const T* x, const ChannelView& v, int64_t c) {
+    double s1[kLanes] = {}, s2[kLanes] = {};
+    const double shift = double(x[c * v.inner]);
+    for (int64_t o = 0; o < v.outer; ++o)
+        loops.moments_run(s1, s2, x + (o * v.channels + c) * v.inner, v.inner, shift);
+    return moments(shift, lane_sum(s1), lane_sum(s2), v.per_channel());
+}
+
+// running = running (1 - momentum) + batch momentum for channel c (the variance unbiased or not).
+template <typename T>
+void update_running(T* running_mean, T* running_var, T mean, T var, int64_t c, int64_t m,
+                    double momentum, bool unbiased) {
+    const double correction = unbiased && m > 1 ? double(m) / double(m - 1) : 1.0;
+    running_mean[c] = T(double(running_mean[c]) * (1.0 - momentum) + double(mean) * momentum);
+    running_var[c] =
+        T(double(running_var[c]) * (1.0 - momentum) + double(var) * correction * momentum);
+}
+
+// scale, shift and invstd of channel c.
+template <typename T>
+struct Affine {
+    T scale, shift, invstd;
+};
+
+template <typename T>
+Affine<T> affine(T mean, T var, const T* gamma, const T* beta, int64_t c, double eps) {
+    const double inv = 1.0 / std::sqrt(double(var) + eps);
+    const T s = T((gamma ? double(gamma[c]) : 1.0) * inv);
+    return {s, T((beta ? double(beta[c]) : 0.0) - double(mean) * double(s)), T(inv)};
+}
+
+// y = act(fma(x, scale, shift)) over the run q = o * C + c.
+template <typename T>
+void apply_run(const NormLoops<T>& loops, T* y, const T* x, int64_t q, int64_t inner, T scale,
+               T shift, Activation act, double negative_slope) {
+    const bool relu = act == Activation::relu;
+    loops.affine_run(y + q * inner, x + q * inner, inner, scale, shift, relu);
+    if (act != Activation::none && !relu)  // any other activation after the fma, in place
+        activate(y + q * inner, y + q * inner, inner, act, T(negative_slope));
+}
+
+}  // namespace
+
 template <typename T>
 void batch_norm_statistics(T* mean, T* var, const T* x, const ChannelView& v) {
-    const int64_t C = v.channels, inner = v.inner, m = v.per_channel();
+    const int64_t C = v.channels, m = v.per_channel();
     if (m == 0) {  // no values: no statistics (the bindings reject training on these)
         std::fill(mean, mean + C, T(kNaN));
         std::fill(var, var + C, T(kNaN));
         return;
     }
     const NormLoops<T>& loops = norm_loops<T>();
-    if (inner == 1) {
+    if (v.inner == 1) {
         // x is (outer, C): sums along the rows, one per channel of this thread's range.
         parallel_for(C, 3.0 * double(m), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
             const int64_t n = hi - lo;
@@ -102,11 +149,7 @@ void batch_norm_statistics(T* mean, T* var, const T* x, const ChannelView& v) {
     // x is (outer, C, inner): channel c is `outer` runs of `inner` values.
     parallel_for(C, 3.0 * double(m), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
         for (int64_t c = lo; c < hi; ++c) {
-            double s1[kLanes] = {}, s2[kLanes] = {};
-            const double shift = double(x[c * inner]);
-            for (int64_t o = 0; o < v.outer; ++o)
-                loops.moments_run(s1, s2, x + (o * C + c) * inner, inner, shift);
-            const Moments s = moments(shift, lane_sum(s1), lane_sum(s2), m);
+            const Moments s = channel_moments(loops, x, v, c);
             mean[c] = T(s.mean), var[c] = T(s.var);
         }
     });
@@ -115,23 +158,17 @@ void batch_norm_statistics(T* mean, T* var, const T* x, const ChannelView& v) {
 template <typename T>
 void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, const T* var,
                                int64_t channels, int64_t m, double momentum, bool unbiased) {
-    const double correction = unbiased && m > 1 ? double(m) / double(m - 1) : 1.0;
-    for (int64_t c = 0; c < channels; ++c) {
-        running_mean[c] = T(double(running_mean[c]) * (1.0 - momentum) + double(mean[c]) * momentum);
-        running_var[c] =
-            T(double(running_var[c]) * (1.0 - momentum) + double(var[c]) * correction * momentum);
-    }
+    for (int64_t c = 0; c < channels; ++c)
+        update_running(running_mean, running_var, mean[c], var[c], c, m, momentum, unbiased);
 }
 
 template <typename T>
 void batch_norm_affine(T* scale, T* shift, T* invstd, const T* mean, const T* var, const T* gamma,
                        const T* beta, int64_t channels, double eps) {
     for (int64_t c = 0; c < channels; ++c) {
-        const double inv = 1.0 / std::sqrt(double(var[c]) + eps);
-        const T s = T((gamma ? double(gamma[c]) : 1.0) * inv);
-        scale[c] = s;
-        shift[c] = T((beta ? double(beta[c]) : 0.0) - double(mean[c]) * double(s));
-        if (invstd) invstd[c] = T(inv);
+        const Affine<T> a = affine(mean[c], var[c], gamma, beta, c, eps);
+        scale[c] = a.scale, shift[c] = a.shift;
+        if (invstd) invstd[c] = a.invstd;
     }
 }
 
@@ -139,22 +176,49 @@ template <typename T>
 void batch_norm_apply(T* y, const T* x, const T* scale, const T* shift, const ChannelView& v,
                       Activation act, double negative_slope) {
     const int64_t C = v.channels, inner = v.inner;
-    const bool relu = act == Activation::relu;
-    const bool other = act != Activation::none && !relu;  // applied after the fma, in place
     const NormLoops<T>& loops = norm_loops<T>();
     if (inner == 1) {
         // Rows of C channels; threads take rows (every element is independent).
+        const bool relu = act == Activation::relu;
         parallel_for(v.outer, 2.0 * double(C), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
             loops.affine_rows(y + lo * C, x + lo * C, hi - lo, C, C, scale, shift, relu);
-            if (other) activate(y + lo * C, y + lo * C, (hi - lo) * C, act, T(negative_slope));
+            if (act != Activation::none && !relu)
+                activate(y + lo * C, y + lo * C, (hi - lo) * C, act, T(negative_slope));
         });
         return;
     }
     parallel_for(v.outer * C, 2.0 * double(inner), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        for (int64_t q = lo; q < hi; ++q) {  // run q = o * C + c
-            const int64_t c = q % C;
-            loops.affine_run(y + q * inner, x + q * inner, inner, scale[c], shift[c], relu);
-            if (other) activate(y + q * inner, y + q * inner, inner, act, T(negative_slope));
+        for (int64_t q = lo; q < hi; ++q)
+            apply_run(loops, y, x, q, inner, scale[q % C], shift[q % C], act, negative_slope);
+    });
+}
+
+template <typename T>
+void batch_norm_forward_training(T* y, T* mean, T* var, T* invstd, T* running_mean,
+                                 T* running_var, const T* x, const T* gamma, const T* beta,
+                                 const ChannelView& v, double eps, double momentum, bool unbiased,
+                                 Activation act, double negative_slope) {
+    const int64_t C = v.channels, m = v.per_channel();
+    if (v.inner == 1 || m == 0) {  // rows of channels: nothing stays in cache between the steps
+        std::vector<T> scale(C), shift(C);
+        batch_norm_statistics(mean, var, x, v);
+        if (running_mean)
+            batch_norm_update_running(running_mean, running_var, mean, var, C, m, momentum, unbiased);
+        batch_norm_affine(scale.data(), shift.data(), invstd, mean, var, gamma, beta, C, eps);
+        batch_norm_apply(y, x, scale.data(), shift.data(), v, act, negative_slope);
+        return;
+    }
+    const NormLoops<T>& loops = norm_loops<T>();
+    parallel_for(C, 5.0 * double(m), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
+        for (int64_t c = lo; c < hi; ++c) {
+            const Moments s = channel_moments(loops, x, v, c);
+            mean[c] = T(s.mean), var[c] = T(s.var);
+            if (running_mean)
+                update_running(running_mean, running_var, mean[c], var[c], c, m, momentum, unbiased);
+            const Affine<T> a = affine(mean[c], var[c], gamma, beta, c, eps);
+            invstd[c] = a.invstd;
+            for (int64_t o = 0; o < v.outer; ++o)
+                apply_run(loops, y, x, o * C + c, v.inner, a.scale, a.shift, act, negative_slope);
         }
     });
 }
@@ -260,14 +324,15 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     const NormLoops<T>& loops = norm_loops<T>();
     std::vector<T> ones;
     if (!gamma) ones.assign(cols, T(1)), gamma = ones.data();
-    // Per block of rows: its sums of dy xhat and dy, (2, cols) doubles each, added in block order.
+    const std::vector<double> gamma_d(gamma, gamma + cols);  // converted once, not per row
+    // Per block of rows: its sums of dy xhat and dy, (2, cols) doubles, added in block order.
     const int64_t block = row_block(rows), blocks = (rows + block - 1) / block;
     const bool params = dgamma || dbeta;
     std::vector<double> partial(params ? size_t(blocks * 2 * cols) : 0, 0.0);
     parallel_for(blocks, 6.0 * double(block * cols), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
         for (int64_t b = lo; b < hi; ++b) {
-            double* pg = params && dgamma ? partial.data() + b * 2 * cols : nullptr;
-            double* pb = params && dbeta ? partial.data() + (b * 2 + 1) * cols : nullptr;
+            double* pg = params ? partial.data() + b * 2 * cols : nullptr;
+            double* pb = params ? pg + cols : nullptr;
             for (int64_t r = b * block; r < std::min(rows, (b + 1) * block); ++r) {
                 const T* dyr = dy + r * cols;
                 const T* xr = x + r * cols;
@@ -275,25 +340,28 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
                 // dx = invstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma, from the row's
                 // sums s1 = sum g, s2 = sum g (x - mean), so mean(g xhat) = s2 invstd / cols.
                 double s1[kLanes] = {}, s2[kLanes] = {};
-                if (dx) loops.layer_norm_grad_sums(s1, s2, dyr, xr, gamma, cols, double(mean[r]));
+                loops.layer_norm_grad_sums(s1, s2, pg, pb, dyr, xr, gamma_d.data(), cols,
+                                           double(mean[r]), inv);
                 const double g_mean = lane_sum(s1) / double(cols);
                 const double gx_mean = lane_sum(s2) * inv / double(cols);
-                loops.layer_norm_grad_row(dx ? dx + r * cols : nullptr, pg, pb, dyr, xr, gamma,
-                                          cols, mean[r], inv, T(inv), T(inv * g_mean),
-                                          T(inv * inv * gx_mean));
+                if (dx)
+                    loops.layer_norm_grad_input(dx + r * cols, dyr, xr, gamma, cols, mean[r], T(inv),
+                                                T(inv * g_mean), T(inv * inv * gx_mean));
             }
         }
     });
     if (!params) return;
+    // Block after block into one sum per column of this thread's range (vectorised across columns).
     parallel_for(cols, 2.0 * double(blocks), kMinWorkPerThread, [&](int64_t lo, int64_t hi) {
-        for (int64_t j = lo; j < hi; ++j) {
-            double g = 0.0, s = 0.0;
-            for (int64_t b = 0; b < blocks; ++b) {
-                g += partial[(b * 2) * cols + j];
-                s += partial[(b * 2 + 1) * cols + j];
-            }
-            if (dgamma) dgamma[j] = T(g);
-            if (dbeta) dbeta[j] = T(s);
+        std::vector<double> g(hi - lo, 0.0), s(hi - lo, 0.0);
+        for (int64_t b = 0; b < blocks; ++b) {
+            const double* pg = partial.data() + b * 2 * cols + lo;
+            const double* pb = pg + cols;
+            for (int64_t j = 0; j < hi - lo; ++j) g[j] += pg[j], s[j] += pb[j];
+        }
+        for (int64_t j = 0; j < hi - lo; ++j) {
+            if (dgamma) dgamma[lo + j] = T(g[j]);
+            if (dbeta) dbeta[lo + j] = T(s[j]);
         }
     });
 }
@@ -306,6 +374,9 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
                                        int64_t, double);                                          \
     template void batch_norm_apply<T>(T*, const T*, const T*, const T*, const ChannelView&,       \
                                       Activation, double);                                        \
+    template void batch_norm_forward_training<T>(T*, T*, T*, T*, T*, T*, const T*, const T*,      \
+                                                 const T*, const ChannelView&, double, double,   \
+                                                 bool, Activation, double);                      \
     template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,      \
                                          const T*, const T*, const ChannelView&, bool);           \
     template void layer_norm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t,        \

@@ -53,6 +53,16 @@ template <typename T>
 void batch_norm_apply(T* y, const T* x, const T* scale, const T* shift, const ChannelView& v,
                       Activation act, double negative_slope);
 
+// The training forward in one call, as batch_norm_statistics, _update_running (skipped when
+// running_mean is null), _affine and _apply give it, bit for bit: with inner > 1 each channel's
+// steps follow each other while its values are still in cache. mean, var, invstd (C,) are written;
+// y may be x.
+template <typename T>
+void batch_norm_forward_training(T* y, T* mean, T* var, T* invstd, T* running_mean,
+                                 T* running_var, const T* x, const T* gamma, const T* beta,
+                                 const ChannelView& v, double eps, double momentum, bool unbiased,
+                                 Activation act, double negative_slope);
+
 // Gradients of y = act(bn(x)) from dy. With relu_output (the forward's y, when it ended in a
 // ReLU) dy counts only where y > 0: BN + ReLU backward in one pass. Per channel, with
 // g = dy (masked), xhat = (x - mean) * invstd:

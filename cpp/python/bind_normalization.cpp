@@ -131,16 +131,14 @@ py::tuple py_batch_norm(py::array x, py::object weight, py::object bias, py::obj
         {
             py::gil_scoped_release release;
             if (training) {
-                batch_norm_statistics<T>(mp, var.data(), xp, v);
-                if (rmp)
-                    batch_norm_update_running<T>(rmp, rvp, mp, var.data(), v.channels,
-                                                 v.per_channel(), momentum, unbiased);
+                batch_norm_forward_training<T>(yp, mp, var.data(), ip, rmp, rvp, xp, wp, bp, v, eps,
+                                               momentum, unbiased, act, 0.0);
             } else {
                 std::copy(rm_in, rm_in + v.channels, mp);
-                std::copy(rv_in, rv_in + v.channels, var.data());
+                batch_norm_affine<T>(scale.data(), shift.data(), ip, rm_in, rv_in, wp, bp,
+                                     v.channels, eps);
+                batch_norm_apply<T>(yp, xp, scale.data(), shift.data(), v, act, 0.0);
             }
-            batch_norm_affine<T>(scale.data(), shift.data(), ip, mp, var.data(), wp, bp, v.channels, eps);
-            batch_norm_apply<T>(yp, xp, scale.data(), shift.data(), v, act, 0.0);
         }
         return py::make_tuple(y, mean, invstd);
     });
