@@ -380,7 +380,7 @@ def test_a_nan_or_inf_spoils_its_own_channel_and_row_only(shape, axis, value, dt
         y, mean, invstd = ops.batch_norm(x, None, None, rm, rv, axis=axis)
         v = channels(y, axis)
         assert np.isfinite(v[:, [0, 2]]).all() and not np.isfinite(v[:, 1]).all()
-        assert np.isfinite(rm[[0, 2]]).all() and not np.isfinite(rm[1])
+        assert np.isfinite(rm[[0, 2]]).all() and not np.isfinite(rm[1]) and not np.isfinite(rv[1])
         dx, dw, db = ops.batch_norm_backward(np.ones(shape, dtype), x, mean, invstd, axis=axis)
         assert np.isfinite(channels(dx, axis)[:, [0, 2]]).all() and np.isfinite(dw[[0, 2]]).all()
         yl, ml, il = ops.layer_norm(x, shape[-1])
@@ -513,3 +513,23 @@ def test_reference_layer_norm_equals_torch(shape, dims):
     np.testing.assert_allclose(y, ty.detach().numpy(), **TORCH_TOL)
     for got, want in zip(reference.layer_norm_backward(dy, x, mean, invstd, dims, w), (tx.grad, tw.grad, tb.grad)):
         np.testing.assert_allclose(got, want.numpy(), **TORCH_TOL)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("shape, axis", [((4, 6, 9, 7), 1), ((4, 9, 7, 20), -1), ((33, 5), 1)], ids=str)
+def test_training_forward_equals_inference_with_the_batch_statistics_bitwise(isa, shape, axis, activation, dtype):
+    # The training forward runs statistics, affine and apply channel by channel in one call; with
+    # momentum 1 and biased variance the running arrays receive exactly the batch statistics, and an
+    # inference call with them (affine and apply over all channels) must give the same bits: what a
+    # GEMM epilogue applying fma(z, scale, shift) relies on.
+    rng = np.random.default_rng(29)
+    x, w, b = bn_inputs(rng, shape, axis, dtype)
+    c = shape[axis]
+    rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+    y, mean, invstd = ops.batch_norm(x, w, b, rm, rv, momentum=1.0, unbiased=False, axis=axis,
+                                     activation=activation)
+    assert_equal(rm, mean, "running_mean with momentum 1")
+    y2, mean2, invstd2 = ops.batch_norm(x, w, b, rm, rv, training=False, axis=axis, activation=activation)
+    assert_equal(y2, y, f"inference with the batch statistics vs training {shape} on {isa}")
+    assert_equal(invstd2, invstd, "invstd")

@@ -67,7 +67,8 @@ struct Moments {
 
 Moments moments(double shift, double s1, double s2, int64_t m) {
     const double d = s1 / double(m);
-    return {shift + d, std::max(0.0, s2 / double(m) - d * d)};
+    const double var = s2 / double(m) - d * d;
+    return {shift + d, var < 0.0 ? 0.0 : var};  // rounding can take it below 0; NaN stays NaN
 }
 
 // Layer norm's blocks of rows for dgamma and dbeta: a function of the row count only.

@@ -11,6 +11,7 @@
 // builds round alike and every result is the same on every kernel path.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -209,12 +210,29 @@ void layer_norm_grad_sums(double* s1, double* s2, double* dgamma, double* dbeta,
 
 // ---- sums over rows, one per column -------------------------------------------------------------
 
+// Four rows per sweep of the columns: each sum is loaded and stored once per four additions (in
+// row order, as one row at a time would add them).
+constexpr int64_t kRowsPerSweep = 4;
+
 template <typename T>
 void moments_rows(double* __restrict s1, double* __restrict s2, const T* __restrict x,
                   int64_t rows, int64_t stride, int64_t n, const double* __restrict shift) {
-    for (int64_t r = 0; r < rows; ++r) {
+    int64_t r = 0;
+    for (; r + kRowsPerSweep <= rows; r += kRowsPerSweep) {
         const T* __restrict xr = x + r * stride;
-        prefetch_row(xr, n);
+        for (int64_t q = 0; q < kRowsPerSweep; ++q) prefetch_row(xr + q * stride, n);
+        for (int64_t j = 0; j < n; ++j) {
+            double a = s1[j], b = s2[j];
+            for (int64_t q = 0; q < kRowsPerSweep; ++q) {
+                const double d = double(xr[q * stride + j]) - shift[j];
+                a += d;
+                b += d * d;
+            }
+            s1[j] = a, s2[j] = b;
+        }
+    }
+    for (; r < rows; ++r) {
+        const T* __restrict xr = x + r * stride;
         for (int64_t j = 0; j < n; ++j) {
             const double d = double(xr[j]) - shift[j];
             s1[j] += d;
@@ -223,30 +241,43 @@ void moments_rows(double* __restrict s1, double* __restrict s2, const T* __restr
     }
 }
 
-template <typename T>
-void grad_sums_rows(double* __restrict s1, double* __restrict s2, const T* __restrict dy,
-                    const T* __restrict x, const T* __restrict mask, int64_t rows, int64_t stride,
-                    int64_t n, const double* __restrict mean) {
-    for (int64_t r = 0; r < rows; ++r) {
-        const T* __restrict dyr = dy + r * stride;
-        const T* __restrict xr = x + r * stride;
-        prefetch_row(dyr, n), prefetch_row(xr, n);
-        if (mask) {
-            const T* __restrict mr = mask + r * stride;
-            prefetch_row(mr, n);
-            for (int64_t j = 0; j < n; ++j) {
-                const double g = mr[j] > T(0) ? double(dyr[j]) : 0.0;
-                s1[j] += g;
-                s2[j] += g * (double(xr[j]) - mean[j]);
+template <typename T, bool Masked>
+void grad_sums_rows_of(double* __restrict s1, double* __restrict s2, const T* __restrict dy,
+                       const T* __restrict x, const T* __restrict mask, int64_t rows,
+                       int64_t stride, int64_t n, const double* __restrict mean) {
+    auto g_at = [&](int64_t i) { return Masked && !(mask[i] > T(0)) ? 0.0 : double(dy[i]); };
+    int64_t r = 0;
+    for (; r + kRowsPerSweep <= rows; r += kRowsPerSweep) {
+        const int64_t at = r * stride;
+        for (int64_t q = 0; q < kRowsPerSweep; ++q) {
+            prefetch_row(dy + at + q * stride, n), prefetch_row(x + at + q * stride, n);
+            if (Masked) prefetch_row(mask + at + q * stride, n);
+        }
+        for (int64_t j = 0; j < n; ++j) {
+            double a = s1[j], b = s2[j];
+            for (int64_t q = 0; q < kRowsPerSweep; ++q) {
+                const double g = g_at(at + q * stride + j);
+                a += g;
+                b += g * (double(x[at + q * stride + j]) - mean[j]);
             }
-        } else {
-            for (int64_t j = 0; j < n; ++j) {
-                const double g = double(dyr[j]);
-                s1[j] += g;
-                s2[j] += g * (double(xr[j]) - mean[j]);
-            }
+            s1[j] = a, s2[j] = b;
         }
     }
+    for (; r < rows; ++r)
+        for (int64_t j = 0; j < n; ++j) {
+            const double g = g_at(r * stride + j);
+            s1[j] += g;
+            s2[j] += g * (double(x[r * stride + j]) - mean[j]);
+        }
+}
+
+template <typename T>
+void grad_sums_rows(double* s1, double* s2, const T* dy, const T* x, const T* mask, int64_t rows,
+                    int64_t stride, int64_t n, const double* mean) {
+    if (mask)
+        grad_sums_rows_of<T, true>(s1, s2, dy, x, mask, rows, stride, n, mean);
+    else
+        grad_sums_rows_of<T, false>(s1, s2, dy, x, mask, rows, stride, n, mean);
 }
 
 // ---- elementwise passes -------------------------------------------------------------------------
@@ -341,10 +372,16 @@ inline void grad_input_rows_body(Out dx, G dy, const T* grad, const T* __restric
         const int64_t at = r * stride;
         prefetch_row(grad + at, n), prefetch_row(x + at, n);
         if (mask) prefetch_row(mask + at, n);
-        for (int64_t j = 0; j < n; ++j) {
-            const T g = mask ? (mask[at + j] > T(0) ? dy(at + j) : T(0)) : dy(at + j);
-            dx[at + j] = Centered ? k[j] * g - (c1[j] + c2[j] * (x[at + j] - mean[j])) : k[j] * g;
-        }
+        auto row = [&](auto masked_row) {
+            for (int64_t j = 0; j < n; ++j) {
+                const T g = masked_row ? (mask[at + j] > T(0) ? dy(at + j) : T(0)) : dy(at + j);
+                dx[at + j] = Centered ? k[j] * g - (c1[j] + c2[j] * (x[at + j] - mean[j])) : k[j] * g;
+            }
+        };
+        if (mask)  // one loop each, the test out of it
+            row(std::true_type{});
+        else
+            row(std::false_type{});
     }
 }
 
