@@ -765,7 +765,8 @@ def _fuzz_plan(c):
             plan.set_hyper(*hyper)
         plan.train_step(x, target, *call)
         if c.rarely(32):
-            plan.output_shape, plan.random_per_sample, plan.folded  # noqa: B018 (properties must not fail)
+            # properties must not fail
+            plan.output_shape, plan.random_per_sample, plan.folded  # noqa: B018
 
 
 def bindings_target(data):

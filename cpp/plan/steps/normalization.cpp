@@ -165,8 +165,9 @@ std::unique_ptr<Step<T>> make_batch_norm_step(const Shape& in, const T* gamma, c
         throw std::invalid_argument("needs a channel axis, but the input per sample is " +
                                     in.str());
     if (axis < -in.rank || axis >= in.rank)
-        throw std::invalid_argument("axis " + std::to_string(axis) + " is out of range for an input of " +
-                                    in.str() + " per sample");
+        throw std::invalid_argument("axis " + std::to_string(axis) +
+                                    " is out of range for an input of " + in.str() +
+                                    " per sample");
     if (axis < 0) axis += in.rank;
     if (!(eps > 0.0) || !std::isfinite(eps))
         throw std::invalid_argument("eps must be > 0 and finite, got " + std::to_string(eps));
