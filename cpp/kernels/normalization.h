@@ -83,7 +83,8 @@ void layer_norm_forward(T* y, T* mean, T* invstd, const T* x, const T* gamma, co
 
 // With g = dy * gamma, xhat = (x - mean_r) * invstd_r, per row:
 //   dx = invstd_r * (g - mean(g) - xhat * mean(g * xhat))
-//   dgamma = sum over rows of dy * xhat,  dbeta = sum over rows of dy  (fixed row order)
+//   dgamma = sum over rows of dy * xhat,  dbeta = sum over rows of dy  (in a fixed order: rows in
+//   order within fixed blocks of rows, then the blocks in order; the blocks depend on rows alone)
 // dx, dgamma, dbeta are overwritten, each skipped when null; dx may be dy.
 template <typename T>
 void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean,

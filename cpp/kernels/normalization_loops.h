@@ -1,8 +1,9 @@
 // The inner loops of batch and layer normalization (kernels/normalization.cpp), written once and
 // compiled per vector ISA: normalization_avx2.cpp and normalization_avx512.cpp build this body with
 // their flags, normalization.cpp with the baseline's, and the kernels pick the table of the ISA in
-// use (core/isa.h). Every loop is a plain loop over raw pointers: no library calls and no inline
-// function with external linkage, so that no wide instruction can reach baseline code.
+// use (core/isa.h). Every loop is a plain loop over raw pointers with internal linkage, so that no
+// wide instruction can reach baseline code (the baseline's fma is libm's, as correctly rounded as
+// the instruction the AVX builds use).
 //
 // Sums run in double in a fixed order that is the same for every ISA: a run of n values adds
 // element i into lane i % kLanes of kLanes partial sums (the caller adds the lanes in order at the
