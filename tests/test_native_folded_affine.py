@@ -44,7 +44,8 @@ def exact_fma_float32(z, scale, shift):
     r = hi.astype(np.float32)
     d = hi - r.astype(np.float64)
     other = np.nextafter(r, np.where(d > 0, np.float32(np.inf), np.float32(-np.inf)))
-    past = (d != 0) & (2 * d == other.astype(np.float64) - r.astype(np.float64)) & (lo != 0) & (np.sign(lo) == np.sign(d))
+    midpoint = (d != 0) & (2 * d == other.astype(np.float64) - r.astype(np.float64))
+    past = midpoint & (lo != 0) & (np.sign(lo) == np.sign(d))
     return np.where(past, other, r)
 
 
@@ -235,6 +236,6 @@ def test_the_vectorised_exact_fma_is_the_exact_one():
     t[:1000] = -(z[:1000].astype(np.float64) * s[:1000]).astype(np.float32)  # heavy cancellation
     # z*s + t = a float32 midpoint - 2**-54: naive double rounding ties to even, the fma does not
     z[:4] = [1 + 2.0**-15, -(1 + 2.0**-15), 1 + 2.0**-15, 1 + 2.0**-15]
-    s[:4] = [2.0**-24 * (1 - 2.0**-15), 2.0**-24 * (1 - 2.0**-15), 2.0**-24 * (1 - 2.0**-15), -2.0**-24 * (1 - 2.0**-15)]
+    s[:4] = np.array([1, 1, 1, -1]) * 2.0**-24 * (1 - 2.0**-15)
     t[:4] = [1 + 2.0**-23, -(1 + 2.0**-23), 1.0, -(1 + 2.0**-23)]
     assert_bitwise(exact_fma_float32(z, s, t), exact_fma(z, s, t), "float32 exact fma")

@@ -161,6 +161,52 @@ def plan_steps(dtype, rng):
             for batch in (3, 1):
                 plan.train_step(r(batch, *shape), rng.integers(0, 4, batch), 1, False, 0, 0)
             plan.predict(r(2, *shape))
+    plan_normalization(dtype, rng)
+
+
+def plan_normalization(dtype, rng):
+    """conv2d + batch norm + ReLU (folded into the convolution in predict, and not), layer norm,
+    every stats mode, momentum None; the batch-of-one refusal."""
+    def r(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    for layout, shape, axis in (("channels_first", (3, 5, 4), 0), ("channels_last", (5, 4, 3), -1)):
+        for stats in ("batch", "batch_always", "running"):
+            W = r(4, 3, 3, 3) if layout == "channels_first" else r(3, 3, 3, 4)
+            running = stats != "batch_always"
+            bn = {"kind": "batch_norm",
+                  "arrays": {"weight": r(4) + 1, "bias": r(4), "weight_grad": np.zeros(4, dtype),
+                             "bias_grad": np.zeros(4, dtype),
+                             "running_mean": r(4) if running else None,
+                             "running_var": np.abs(r(4)) + 1 if running else None,
+                             "num_batches_tracked": np.zeros((), np.int64) if running else None},
+                  "attrs": {"axis": axis, "momentum": None, "stats": stats, "activation": "relu"}}
+            ln = {"kind": "layer_norm", "arrays": {"weight": r(4), "bias": None, "weight_grad": np.zeros(4, dtype)},
+                  "attrs": {"normalized_dims": 1}}
+            W3 = r(3, 4 * 3 * 4)  # (Cout, Ho, Wo) = (4, 3, 4)
+            steps = [{"kind": "conv2d", "arrays": {"weight": W, "bias": r(4), "weight_grad": np.zeros_like(W)},
+                      "attrs": {"pad_left": 1, "pad_right": 1, "layout": layout}},
+                     bn, ln, {"kind": "flatten", "arrays": {}, "attrs": {}},
+                     {"kind": "dense", "arrays": {"weight": W3, "bias": None, "weight_grad": np.zeros_like(W3)},
+                      "attrs": {"normalize": "log_softmax"}}]
+            updates = [{"param": s["arrays"][p], "grad": s["arrays"][p + "_grad"], "state": []}
+                       for s in steps for p in ("weight", "bias")
+                       if s["arrays"].get(p) is not None and s["arrays"].get(p + "_grad") is not None]
+            for fuse in (True, False):
+                plan = _native.Plan(steps, shape, "nll", "sgd", updates, fuse=fuse)
+                plan.set_hyper(0.01, 0.0, 0.0, False, 0.9, 0.999, 1e-8)
+                for batch in (3, 2):
+                    plan.train_step(r(batch, *shape), rng.integers(0, 3, batch), 1, False, 0, 0)
+                plan.predict(r(2, *shape))
+    bn = {"kind": "batch_norm", "arrays": {"running_mean": np.zeros(3, dtype), "running_var": np.ones(3, dtype)},
+          "attrs": {}}
+    plan = _native.Plan([bn], (3,), "mse", "sgd", [])
+    plan.set_hyper(0.01, 0.0, 0.0, False, 0.9, 0.999, 1e-8)
+    try:
+        plan.train_step(r(1, 3), r(1, 3), 1, False, 0, 0)
+        raise AssertionError("a batch of one value per channel was not refused")
+    except ValueError:
+        pass
 
 
 def error_paths():

@@ -53,7 +53,11 @@ void finish_tile_rows(T* C, int64_t ldc, int64_t m, int64_t n, const T* rb,
             T* c = C + i * ldc;
             for (int64_t j = 0; j < n; ++j) c[j] += rb[i];
         }
-    if (affine.scale) scale_shift_block(C, ldc, m, n, affine.scale, affine.shift, affine.per_row);
+    if (affine.scale) {  // a ReLU in the same pass
+        const bool relu = act == Activation::relu;
+        scale_shift_block(C, ldc, m, n, affine.scale, affine.shift, affine.per_row, relu);
+        if (relu) return;
+    }
     for (int64_t i = 0; i < m; ++i) activate<T>(C + i * ldc, C + i * ldc, n, act, slope);
 }
 

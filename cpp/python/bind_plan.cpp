@@ -1,9 +1,10 @@
 // Binding of the execution plan: _native.Plan(steps, input_shape, loss, optimizer, updates,
 // fuse=True), built from named step descriptors ({"kind", "arrays", "attrs"}), whose train_step and
 // predict each run as one native call (fuse: a batch norm after a convolution or dense step runs in
-// that step's GEMM in predict; Plan.folded lists those batch norms). Every array the plan will point into is checked once, at construction (dtype,
-// shape, layout, and that no array a step writes shares memory with another the plan holds); each
-// call checks its input and targets. Messages name the step: "plan step 2 (dense) weight_grad ...".
+// that step's GEMM in predict; Plan.folded lists those batch norms). Every array the plan will
+// point into is checked once, at construction (dtype, shape, layout, and that no array a step
+// writes shares memory with another the plan holds); each call checks its input and targets.
+// Messages name the step: "plan step 2 (dense) weight_grad ...".
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -483,7 +484,8 @@ class PyPlan {
     long keep_counter(const py::object& obj, const std::string& name, bool written) {
         py::array a = inplace_array(obj, name.c_str());
         if (!same_type(a.dtype(), int64_))
-            fail_type(name + " must be an int64 array, got dtype " + std::string(py::str(a.dtype())));
+            fail_type(name + " must be an int64 array, got dtype " +
+                      std::string(py::str(a.dtype())));
         if (a.ndim() > 1 || a.size() != 1)
             fail_value(name + " must have shape () or (1,), got " + shape_str(a));
         c_contiguous(a, name.c_str());
@@ -542,7 +544,8 @@ class PyPlan {
         parameter(s.weight, s.weight_grad, "weight", "weight_grad", gamma, dgamma);
         parameter(s.bias, s.bias_grad, "bias", "bias_grad", beta, dbeta);
         if (!bn)
-            return make_layer_norm_step<T>(in, gamma, beta, dgamma, dbeta, s.normalized_dims, s.eps);
+            return make_layer_norm_step<T>(in, gamma, beta, dgamma, dbeta, s.normalized_dims,
+                                           s.eps);
         const bool updates = s.stats == BatchStats::batch;  // training updates the statistics
         const long m = vector(s.running_mean, "running_mean", updates);
         const long v = vector(s.running_var, "running_var", updates);
@@ -553,7 +556,9 @@ class PyPlan {
             count = const_cast<int64_t*>(ptr<int64_t>(kept_[c].array));
         }
         // Written only when `updates` (checked writable then); read-only arrays serve otherwise.
-        auto stat = [&](long k) { return k < 0 ? nullptr : const_cast<T*>(ptr<T>(kept_[k].array)); };
+        auto stat = [&](long k) {
+            return k < 0 ? nullptr : const_cast<T*>(ptr<T>(kept_[k].array));
+        };
         return make_batch_norm_step<T>(in, gamma, beta, dgamma, dbeta, stat(m), stat(v), count,
                                        s.axis, s.eps, s.momentum, s.unbiased, s.stats,
                                        s.activation);

@@ -335,9 +335,9 @@ def random_value(c, kind):
 # Every function of lamina._native and the kind of each positional parameter.
 NATIVE_SIGNATURES = {
     "gemm": ["array", "array", "array", "array", "float", "float", "activation", "float"],
-    "linear": ["array", "array", "array", "activation", "float"],
+    "linear": ["array", "array", "array", "activation", "float", "array", "array"],
     "linear_backward": ["array", "array", "array", "array", "array", "bool"],
-    "conv2d": ["array", "array", "array"] + ["int"] * 9 + ["str", "activation", "float"],
+    "conv2d": ["array", "array", "array"] + ["int"] * 9 + ["str", "activation", "float", "array", "array"],
     "conv2d_backward": ["array", "array", "array", "array", "array", "bool"] + ["int"] * 9 + ["str"],
     "activation": ["array", "str", "float"],
     "activation_backward": ["array", "array", "str", "float"],
@@ -405,8 +405,11 @@ def _valid_arguments(c, name):
         return [out(m, n), np.ascontiguousarray(a) if not a.flags.aligned else a,
                 np.ascontiguousarray(b) if not b.flags.aligned else b,
                 None if c.chance(64) else inp(n), c.pick(_FLOATS), c.pick(_FLOATS), act, slope]
+    def affine(channels):  # a folded batch norm's scale and shift, mostly absent
+        return [None, None] if c.chance(160) else [inp(channels), inp(channels)]
+
     if name == "linear":
-        return [inp(m, k), inp(n, k), None if c.chance(64) else inp(n), act, slope]
+        return [inp(m, k), inp(n, k), None if c.chance(64) else inp(n), act, slope] + affine(n)
     if name == "linear_backward":
         return [inp(m, n), inp(m, k), inp(n, k), out(n, k), None if c.chance(64) else out(n), c.chance(128)]
     if name in ("conv2d", "conv2d_backward"):
@@ -425,7 +428,7 @@ def _valid_arguments(c, name):
         x = inp(batch, h, w, cin) if last else inp(batch, cin, h, w)
         wt = inp(kh, kw, cin // groups, cout) if last else inp(cout, cin // groups, kh, kw)
         if name == "conv2d":
-            return [x, wt, None if c.chance(64) else inp(cout)] + geometry + [layout, act, slope]
+            return [x, wt, None if c.chance(64) else inp(cout)] + geometry + [layout, act, slope] + affine(cout)
         ho = max((h + pads[0] + pads[1] - dh * (kh - 1) - 1) // sh + 1, 0)
         wo = max((w + pads[2] + pads[3] - dw * (kw - 1) - 1) // sw + 1, 0)
         dy = inp(batch, ho, wo, cout) if last else inp(batch, cout, ho, wo)
@@ -564,8 +567,10 @@ def _plan_steps(c, dtype, input_shape):
     not: dense steps on the last axis, activations, dropout, flatten."""
     steps, shape = [], list(input_shape)
     for _ in range(1 + c.below(4)):
-        kind = c.pick(["dense", "dense", "activation", "dropout", "flatten", "conv2d", "pool"])
-        if kind == "conv2d":
+        kind = c.pick(["dense", "dense", "activation", "dropout", "flatten", "conv2d", "pool", "norm"])
+        if kind == "norm":
+            steps.append(_norm_step(c, dtype, shape))
+        elif kind == "conv2d":
             steps.append(_conv_step(c, dtype, shape))
             shape = steps[-1].pop("_out_shape")
         elif kind == "dense":
@@ -630,6 +635,42 @@ def _plan_steps(c, dtype, input_shape):
             where = c.pick(["kind", "arrays", "attrs", "extra"])
             step[where] = random_value(c, "any")
     return steps, shape
+
+
+def _norm_step(c, dtype, shape):
+    """A batch_norm or layer_norm step on the current sample shape that mostly fits (a batch norm
+    after a conv2d or dense step is folded into it in predict)."""
+    rank = max(len(shape), 1)
+
+    def vector(n):
+        return np.array(random_array(c, (n,), dtype)) if c.chance(240) else random_array(c)
+
+    def grad_of(p):
+        if p is None or c.chance(24):
+            return None
+        return np.zeros(p.shape, p.dtype) if p.dtype.kind == "f" else random_array(c)
+    if c.chance(128):
+        dims = c.pick([1, 1, 2, 3])
+        cols = shape[len(shape) - dims:] if dims <= len(shape) else [c.pick(_DIMS)]
+        w = None if c.chance(64) else np.array(random_array(c, tuple(cols), dtype))
+        b = None if c.chance(64) else np.array(random_array(c, tuple(cols), dtype))
+        return {"kind": "layer_norm",
+                "arrays": {"weight": w, "bias": b, "weight_grad": grad_of(w), "bias_grad": grad_of(b)},
+                "attrs": {"eps": c.pick([1e-5, 1e-3]) if c.chance(240) else c.pick(_FLOATS), "normalized_dims": dims}}
+    axis = c.pick([0, -1, 1]) if c.chance(240) else c.pick([rank, -rank - 1, 2**63])
+    channels = shape[axis] if shape and -len(shape) <= axis < len(shape) else c.pick(_DIMS)
+    stats = c.pick(["batch", "batch", "running", "batch_always"]) if c.chance(240) else c.pick(_STRINGS)
+    w = None if c.chance(64) else vector(channels)
+    b = None if c.chance(64) else vector(channels)
+    running = stats != "batch_always" or c.rarely(16)
+    arrays = {"weight": w, "bias": b, "weight_grad": grad_of(w), "bias_grad": grad_of(b),
+              "running_mean": vector(channels) if running else None,
+              "running_var": np.abs(vector(channels)) if running else None,
+              "num_batches_tracked": np.zeros(c.pick([(), (1,)]), np.int64) if running and c.chance(160) else None}
+    attrs = {"axis": axis, "eps": c.pick([1e-5, 1e-3]) if c.chance(240) else c.pick(_FLOATS),
+             "momentum": c.pick([0.1, 0.0, 1.0, None]) if c.chance(240) else c.pick(_FLOATS),
+             "unbiased": c.chance(128), "stats": stats, "activation": c.pick([None, "relu"])}
+    return {"kind": "batch_norm", "arrays": arrays, "attrs": attrs}
 
 
 def _conv_step(c, dtype, shape):
@@ -698,7 +739,7 @@ def _fuzz_plan(c):
     updates = _plan_updates(c, steps, optimizer)
     loss = c.pick(_LOSSES) if c.chance(240) else c.pick(_STRINGS)
     plan = _native.Plan(steps, input_shape if c.chance(240) else random_value(c, "any"), loss,
-                        "adam" if optimizer == "adam" else "sgd", updates)
+                        "adam" if optimizer == "adam" else "sgd", updates, fuse=c.chance(200))
     for _ in range(1 + c.below(3)):
         batch = c.pick(_DIMS)
         x = np.array(random_array(c, (batch,) + input_shape, dtype)) if c.chance(230) else random_array(c)
@@ -724,7 +765,8 @@ def _fuzz_plan(c):
             plan.set_hyper(*hyper)
         plan.train_step(x, target, *call)
         if c.rarely(32):
-            plan.output_shape, plan.random_per_sample  # noqa: B018 (properties must not fail)
+            # properties must not fail
+            plan.output_shape, plan.random_per_sample, plan.folded  # noqa: B018
 
 
 def bindings_target(data):

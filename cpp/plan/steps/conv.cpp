@@ -2,7 +2,8 @@
 // (C, L) / (L, C) for a 1-D layer read as H = 1. As the dense step does, the activation is fused
 // into the write-back whenever backward does not need the value before it, and the kernel calls
 // are those of the layer-by-layer path in the same order (conv2d, then the activation's forward;
-// backward: the activation's backward, then conv2d_backward), so both are bitwise equal.
+// backward: the activation's backward, then conv2d_backward), so both are bitwise equal. In
+// inference it may also apply the batch norm after it (Step::absorb), bitwise the two steps.
 #include <stdexcept>
 #include <string>
 

@@ -1,7 +1,8 @@
 // The dense step: y = normalize(act(x W^T + b)) on the last axis, with the activation fused into
 // the GEMM's write-back whenever backward does not need the value before it, and the same kernel
 // calls, in the same order, as the layer-by-layer path (linear, then the activation, then
-// softmax), so both give bitwise the same numbers.
+// softmax), so both give bitwise the same numbers. In inference it may also apply the batch norm
+// after it (Step::absorb), bitwise the two steps.
 #include <stdexcept>
 #include <string>
 

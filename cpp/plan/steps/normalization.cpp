@@ -30,8 +30,8 @@ class BatchNormStep final : public Step<T>, public ChannelAffine<T> {
 
     const char* kind() const override { return "batch_norm"; }
 
-    // Training: mean and invstd kept for backward, then var, scale, shift; inference: the same
-    // five (mean and var of the batch with batch_always), nothing once folded (a view then).
+    // mean and invstd (kept from the training forward for backward), var, scale and shift;
+    // nothing in inference once folded (a view then).
     int64_t workspace(int64_t, Mode) const override { return 5 * channels_; }
     bool is_view(Mode mode) const override { return mode == Mode::infer && folded_; }
     bool needs_input() const override { return true; }
@@ -60,14 +60,18 @@ class BatchNormStep final : public Step<T>, public ChannelAffine<T> {
         T *mean = work, *invstd = work + channels_, *var = work + 2 * channels_;
         T *scale = work + 3 * channels_, *shift = work + 4 * channels_;
         if (batch_statistics(mode)) {
-            batch_norm_statistics<T>(mean, var, x, v);
-            if (mode == Mode::train && stats_ == BatchStats::batch) update_running(mean, var, v);
-            batch_norm_affine<T>(scale, shift, invstd, mean, var, gamma_, beta_, channels_, eps_);
-        } else {
-            for (int64_t c = 0; c < channels_; ++c) mean[c] = running_mean_[c];
-            batch_norm_affine<T>(scale, shift, invstd, running_mean_, running_var_, gamma_, beta_,
-                                 channels_, eps_);
+            // Statistics, running update (training with stats batch), affine and apply in one
+            // call, bitwise those four kernels in turn (as the op runs them).
+            const bool update = mode == Mode::train && stats_ == BatchStats::batch;
+            const double momentum = update ? count_and_momentum() : 0.0;
+            batch_norm_forward_training<T>(y, mean, var, invstd, update ? running_mean_ : nullptr,
+                                           update ? running_var_ : nullptr, x, gamma_, beta_, v,
+                                           eps_, momentum, unbiased_, act_, 0.0);
+            return;
         }
+        for (int64_t c = 0; c < channels_; ++c) mean[c] = running_mean_[c];
+        batch_norm_affine<T>(scale, shift, invstd, running_mean_, running_var_, gamma_, beta_,
+                             channels_, eps_);
         batch_norm_apply<T>(y, x, scale, shift, v, act_, 0.0);
     }
 
@@ -85,12 +89,11 @@ class BatchNormStep final : public Step<T>, public ChannelAffine<T> {
     }
     ChannelView view(int64_t batch) const { return {batch * outer_, channels_, inner_}; }
 
-    // PyTorch's order: the count first, then the average with momentum, or with 1 / count.
-    void update_running(const T* mean, const T* var, const ChannelView& v) {
+    // The running statistics' factor for this training batch, PyTorch's way: the count first,
+    // then the momentum, or 1 / count for a cumulative average.
+    double count_and_momentum() {
         if (count_) ++*count_;
-        const double factor = momentum_ >= 0.0 ? momentum_ : 1.0 / double(*count_);
-        batch_norm_update_running<T>(running_mean_, running_var_, mean, var, channels_,
-                                     v.per_channel(), factor, unbiased_);
+        return momentum_ >= 0.0 ? momentum_ : 1.0 / double(*count_);
     }
 
     int64_t axis_;                     // the channel axis of a sample, from 0
@@ -162,8 +165,9 @@ std::unique_ptr<Step<T>> make_batch_norm_step(const Shape& in, const T* gamma, c
         throw std::invalid_argument("needs a channel axis, but the input per sample is " +
                                     in.str());
     if (axis < -in.rank || axis >= in.rank)
-        throw std::invalid_argument("axis " + std::to_string(axis) + " is out of range for an input of " +
-                                    in.str() + " per sample");
+        throw std::invalid_argument("axis " + std::to_string(axis) +
+                                    " is out of range for an input of " + in.str() +
+                                    " per sample");
     if (axis < 0) axis += in.rank;
     if (!(eps > 0.0) || !std::isfinite(eps))
         throw std::invalid_argument("eps must be > 0 and finite, got " + std::to_string(eps));
