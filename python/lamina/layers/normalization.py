@@ -244,7 +244,7 @@ class _TorchBatchNorm(_BatchNorm):
     def extra_repr(self):
         s = f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, " \
             f"track_running_stats={self.track_running_stats}"
-        return s + ("" if self.dtype == np.float32 else f", dtype={self.dtype.name}")
+        return s + _dtype_repr(self.dtype)
 
 
 class BatchNorm1d(_TorchBatchNorm):
@@ -427,18 +427,10 @@ class BatchNormalization(_BatchNorm):
         return out
 
     def get_config(self):
-        return self._with_name({"class": "BatchNormalization", "axis": self.axis, "momentum": self.momentum,
-                                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                                "input_shape": None if self.input_shape is None else list(self.input_shape),
-                                "dtype": self.dtype.name})
+        return _keras_config(self, momentum=self.momentum)
 
     def extra_repr(self):
-        s = f"axis={self.axis}, momentum={self.momentum}, epsilon={self.epsilon}"
-        if not self.center:
-            s += ", center=False"
-        if not self.scale:
-            s += ", scale=False"
-        return s + ("" if self.dtype == np.float32 else f", dtype={self.dtype.name}")
+        return _keras_repr(self, f"axis={self.axis}, momentum={self.momentum}")
 
 
 def _copy_state(dest, source):
@@ -581,7 +573,7 @@ class LayerNorm(_LayerNorm):
         s = f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         if self.elementwise_affine and not self.use_bias:
             s += ", bias=False"
-        return s + ("" if self.dtype == np.float32 else f", dtype={self.dtype.name}")
+        return s + _dtype_repr(self.dtype)
 
 
 class LayerNormalization(_LayerNorm):
@@ -666,18 +658,31 @@ class LayerNormalization(_LayerNorm):
         return None if self._order is not None else super().plan_step(input_shape)
 
     def get_config(self):
-        return self._with_name({"class": "LayerNormalization", "axis": self.axis, "epsilon": self.epsilon,
-                                "center": self.center, "scale": self.scale,
-                                "input_shape": None if self.input_shape is None else list(self.input_shape),
-                                "dtype": self.dtype.name})
+        return _keras_config(self)
 
     def extra_repr(self):
-        s = f"axis={self.axis}, epsilon={self.epsilon}"
-        if not self.center:
-            s += ", center=False"
-        if not self.scale:
-            s += ", scale=False"
-        return s + ("" if self.dtype == np.float32 else f", dtype={self.dtype.name}")
+        return _keras_repr(self, f"axis={self.axis}")
+
+
+def _keras_config(layer, **more):
+    """A Keras-dialect normalization layer's config: its own arguments and the shared ones."""
+    return layer._with_name({"class": type(layer).__name__, "axis": layer.axis, **more, "epsilon": layer.epsilon,
+                             "center": layer.center, "scale": layer.scale,
+                             "input_shape": None if layer.input_shape is None else list(layer.input_shape),
+                             "dtype": layer.dtype.name})
+
+
+def _keras_repr(layer, head):
+    s = f"{head}, epsilon={layer.epsilon}"
+    if not layer.center:
+        s += ", center=False"
+    if not layer.scale:
+        s += ", scale=False"
+    return s + _dtype_repr(layer.dtype)
+
+
+def _dtype_repr(dtype):
+    return "" if dtype == np.float32 else f", dtype={dtype.name}"
 
 
 _registry.register(BatchNorm1d, BatchNorm2d, BatchNormalization, LayerNorm, LayerNormalization)
