@@ -20,6 +20,7 @@ void bind_optim(py::module_& m);
 void bind_regularization(py::module_& m);
 void bind_plan(py::module_& m);
 void bind_pooling(py::module_& m);
+void bind_recurrent(py::module_& m);
 
 namespace {
 
@@ -61,6 +62,7 @@ PYBIND11_MODULE(_native, m) {
     bind_regularization(m);
     bind_plan(m);
     bind_pooling(m);
+    bind_recurrent(m);
     m.def("set_num_threads", [](int n) {
         if (n < 1) fail_value("number of threads must be >= 1, got " + std::to_string(n));
         set_num_threads(n);
