@@ -12,6 +12,8 @@
 #include "core/activation.h"
 #include "core/parallel.h"
 #include "gemm/gemm.h"
+#include "gemm/kernel.h"
+#include "vec/exp_block.h"
 
 namespace lamina {
 
@@ -101,8 +103,88 @@ void copy_state(T* dst, const T* src, int64_t n) {
         std::fill(dst, dst + n, T(0));
 }
 
+// ---- the gate nonlinearities over runs of values ----------------------------------------------
+// Written as plain loops over branch-free functions so that they vectorize: float through
+// e^x for x <= 0 (vec/exp_block.h's polynomial, ~1 ulp), double through libm.
+
+// sigma(a) = 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) below: e^-|a| never overflows.
+inline float sigmoid_value(float a) {
+    const float e = exp_nonpositive(a < 0.0f ? a : -a);
+    const float s = 1.0f / (1.0f + e);
+    return a < 0.0f ? e * s : s;
+}
+inline double sigmoid_value(double a) { return sigmoid_scalar(a); }
+
+// tanh a = sign(a) (1 - e) / (1 + e), e = e^-2|a|, where that does not cancel (|a| >= 0.625);
+// below, Cephes's odd polynomial for tanhf.
+inline float tanh_value(float a) {
+    const float m = a < 0.0f ? -a : a;
+    const float e = exp_nonpositive(-2.0f * m);
+    const float big = (1.0f - e) / (1.0f + e);
+    const float z = a * a;
+    const float small =
+        ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+          1.33314422036e-1f) * z - 3.33332819422e-1f) * z * a + a;
+    return m < 0.625f ? small : (a < 0.0f ? -big : big);
+}
+inline double tanh_value(double a) { return std::tanh(a); }
+
 template <typename T>
-inline T sigmoid(T a) { return sigmoid_scalar(a); }
+void sigmoid_run(T* y, const T* a, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) y[j] = sigmoid_value(a[j]);
+}
+
+template <typename T>
+void tanh_run(T* y, const T* a, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) y[j] = tanh_value(a[j]);
+}
+
+// n values of scratch for the calling thread (a row's tanh c_t in backward).
+template <typename T>
+T* row_scratch(int64_t n) {
+    thread_local std::vector<T> buffer;
+    if (int64_t(buffer.size()) < n) buffer.resize(n);
+    return buffer.data();
+}
+
+// A recurrent weight as the B (K, n) of the per-step products, B(p, j) = B[p*rsb + j*csb],
+// copied once per call into column panels as wide as the micro-kernel's tile (NR), each (K, NR)
+// row-major. The micro-kernel reads such a panel in place, so no step packs the weight again
+// (packing W_hh at every step was a fifth of an LSTM's time).
+template <typename T>
+class Panels {
+  public:
+    Panels(const T* B, int64_t rsb, int64_t csb, int64_t K, int64_t n)
+        : K_(K), n_(n), width_(active_blocking<T>().NR),
+          data_(((n + width_ - 1) / width_) * width_ * K, T(0)) {
+        for (int64_t j = 0; j < n; ++j) {
+            T* panel = data_.data() + (j / width_) * K * width_ + j % width_;
+            for (int64_t p = 0; p < K; ++p) panel[p * width_] = B[p * rsb + j * csb];
+        }
+    }
+
+    // C (M, n) = act(A (M, K) @ B + bias + beta * C), A rows lda apart: one product per panel,
+    // the panels split between threads (each panel's sums are the same on any thread).
+    void product(T* C, int64_t ldc, const T* A, int64_t lda, const T* bias, int64_t M, T beta,
+                 Activation act = Activation::none) const {
+        const int64_t panels = (n_ + width_ - 1) / width_;
+        parallel_for(panels, double(M) * double(K_) * double(width_), kMinProductWork,
+                     [&](int64_t q0, int64_t q1) {
+                         for (int64_t q = q0; q < q1; ++q) {
+                             const int64_t j0 = q * width_, nq = std::min(width_, n_ - j0);
+                             const Operand<T> a{A, lda, 1, nullptr};
+                             const Operand<T> b{data_.data() + q * K_ * width_, width_, 1, nullptr};
+                             gemm_ex<T>(C + j0, ldc, a, b, bias ? bias + j0 : nullptr, M, nq, K_,
+                                        T(1), beta, act, T(0), 1);
+                         }
+                     });
+    }
+
+  private:
+    static constexpr double kMinProductWork = 1 << 17;  // multiply-adds per thread
+    int64_t K_, n_, width_;
+    std::vector<T> data_;
+};
 
 }  // namespace
 
@@ -114,11 +196,12 @@ void rnn_forward(T* y, T* h_n, const T* x, const T* h0, const T* W_ih, const T* 
     const int64_t N = s.N, H = s.H;
     const Activation a = act == RnnActivation::tanh ? Activation::tanh : Activation::relu;
     product_wt(y, H, x, s.I, W_ih, s.I, b_ih, s.T * N, H, s.I, T(0));
+    const Panels<T> U(W_hh, 1, H, H, H);  // W_hh^T (H, H)
     // y_t = act(y_t + h_{t-1} W_hh^T + b_hh): the whole cell in the recurrent GEMM's epilogue.
     for (int64_t t = 0; t < s.T; ++t) {
         T* yt = y + t * N * H;
         if (t > 0 || h0)
-            product_wt(yt, H, t > 0 ? yt - N * H : h0, H, W_hh, H, b_hh, N, H, H, T(1), a);
+            U.product(yt, H, t > 0 ? yt - N * H : h0, H, b_hh, N, T(1), a);
         else  // h_{-1} = 0: only the bias joins the input projection
             for_each_row(N, H * kExpCost, [&](int64_t n) {
                 T* row = yt + n * H;
@@ -136,6 +219,7 @@ void rnn_backward(T* dx, T* dh0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh, const T
     const int64_t N = s.N, H = s.H;
     std::vector<T> dA(s.T * N * H), dh(N * H);
     copy_state(dh.data(), dh_n, N * H);
+    const Panels<T> V(W_hh, H, 1, H, H);  // W_hh (H, H)
     for (int64_t t = s.T - 1; t >= 0; --t) {
         T* da = dA.data() + t * N * H;
         const T* yt = y + t * N * H;
@@ -147,7 +231,7 @@ void rnn_backward(T* dx, T* dh0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh, const T
                 da[j] = act == RnnActivation::tanh ? g * (T(1) - yt[j] * yt[j]) : (yt[j] > T(0) ? g : T(0));
             }
         });
-        product_w(dh.data(), H, da, H, W_hh, H, N, H, H, T(0));  // dh_{t-1} = da W_hh
+        V.product(dh.data(), H, da, H, nullptr, N, T(0));  // dh_{t-1} = da W_hh
     }
     copy_state(dh0, dh.data(), N * H);
     weight_gradients(dx, dW_ih, dW_hh, db_ih, db_hh, dA.data(), dA.data(), x, h0, W_ih, y, s, 1, H);
@@ -162,12 +246,13 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* workspace, const T* x, const T* h0, c
     const int64_t N = s.N, H = s.H, ld = 5 * H;  // workspace row: i, f, g, o, c
     // The gate pre-activations of every step: a_x = x W_ih^T + b_ih, in the workspace.
     product_wt(workspace, ld, x, s.I, W_ih, s.I, b_ih, s.T * N, 4 * H, s.I, T(0));
+    const Panels<T> U(W_hh, 1, H, H, 4 * H);  // W_hh^T (H, 4H)
     for (int64_t t = 0; t < s.T; ++t) {
         T* wt = workspace + t * N * ld;
         const T* h_prev = t > 0 ? y + (t - 1) * N * H : h0;
         // a = a_x + h_{t-1} W_hh^T + b_hh, added in place (h_{-1} = 0: the bias alone)
         if (h_prev)
-            product_wt(wt, ld, h_prev, H, W_hh, H, b_hh, N, 4 * H, H, T(1));
+            U.product(wt, ld, h_prev, H, b_hh, N, T(1));
         else if (b_hh)
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t j = 0; j < 4 * H; ++j) wt[n * ld + j] += b_hh[j];
@@ -176,14 +261,16 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* workspace, const T* x, const T* h0, c
             T* gates = wt + n * ld;
             T *i = gates, *f = gates + H, *g = gates + 2 * H, *o = gates + 3 * H, *c = gates + 4 * H;
             const T* c_prev = t > 0 ? wt - N * ld + n * ld + 4 * H : (c0 ? c0 + n * H : nullptr);
-            for (int64_t j = 0; j < H; ++j) {
-                i[j] = sigmoid(i[j]);
-                f[j] = sigmoid(f[j]);
-                g[j] = std::tanh(g[j]);
-                o[j] = sigmoid(o[j]);
-                c[j] = (c_prev ? f[j] * c_prev[j] : T(0)) + i[j] * g[j];
-                yt[n * H + j] = o[j] * std::tanh(c[j]);
-            }
+            T* h = yt + n * H;
+            sigmoid_run(i, i, 2 * H);  // i and f
+            tanh_run(g, g, H);
+            sigmoid_run(o, o, H);
+            if (c_prev)
+                for (int64_t j = 0; j < H; ++j) c[j] = f[j] * c_prev[j] + i[j] * g[j];
+            else
+                for (int64_t j = 0; j < H; ++j) c[j] = i[j] * g[j];
+            tanh_run(h, c, H);
+            for (int64_t j = 0; j < H; ++j) h[j] *= o[j];
         });
     }
     if (h_n) std::memcpy(h_n, y + (s.T - 1) * N * H, sizeof(T) * N * H);
@@ -201,6 +288,7 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh
     std::vector<T> dA(s.T * N * GH), dh(N * H), dc(N * H);
     copy_state(dh.data(), dh_n, N * H);
     copy_state(dc.data(), dc_n, N * H);
+    const Panels<T> V(W_hh, H, 1, GH, H);  // W_hh (4H, H)
     for (int64_t t = s.T - 1; t >= 0; --t) {
         const T* wt = workspace + t * N * ld;
         const T* dyt = dy ? dy + t * N * H : nullptr;
@@ -209,20 +297,28 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh
             const T* gates = wt + n * ld;
             const T *i = gates, *f = gates + H, *g = gates + 2 * H, *o = gates + 3 * H, *c = gates + 4 * H;
             const T* c_prev = t > 0 ? wt - N * ld + n * ld + 4 * H : (c0 ? c0 + n * H : nullptr);
+            const T* dy_row = dyt ? dyt + n * H : nullptr;
             T* da = da_t + n * GH;
             T *dh_row = dh.data() + n * H, *dc_row = dc.data() + n * H;
+            T* tc = row_scratch<T>(H);
+            tanh_run(tc, c, H);
+            if (dy_row)
+                for (int64_t j = 0; j < H; ++j) dh_row[j] += dy_row[j];
             for (int64_t j = 0; j < H; ++j) {
-                const T tc = std::tanh(c[j]);
-                const T dh_j = (dyt ? dyt[n * H + j] : T(0)) + dh_row[j];
-                const T dc_j = dc_row[j] + dh_j * o[j] * (T(1) - tc * tc);
+                const T dh_j = dh_row[j];
+                const T dc_j = dc_row[j] + dh_j * o[j] * (T(1) - tc[j] * tc[j]);
                 da[j] = dc_j * g[j] * i[j] * (T(1) - i[j]);
-                da[H + j] = dc_j * (c_prev ? c_prev[j] : T(0)) * f[j] * (T(1) - f[j]);
                 da[2 * H + j] = dc_j * i[j] * (T(1) - g[j] * g[j]);
-                da[3 * H + j] = dh_j * tc * o[j] * (T(1) - o[j]);
-                dc_row[j] = dc_j * f[j];  // dc_{t-1}
+                da[3 * H + j] = dh_j * tc[j] * o[j] * (T(1) - o[j]);
+                dc_row[j] = dc_j;
             }
+            if (c_prev)
+                for (int64_t j = 0; j < H; ++j) da[H + j] = dc_row[j] * c_prev[j] * f[j] * (T(1) - f[j]);
+            else
+                for (int64_t j = 0; j < H; ++j) da[H + j] = T(0);
+            for (int64_t j = 0; j < H; ++j) dc_row[j] *= f[j];  // dc_{t-1}
         });
-        product_w(dh.data(), H, da_t, GH, W_hh, H, N, H, GH, T(0));  // dh_{t-1} = da W_hh
+        V.product(dh.data(), H, da_t, GH, nullptr, N, T(0));  // dh_{t-1} = da W_hh
     }
     copy_state(dh0, dh.data(), N * H);
     copy_state(dc0, dc.data(), N * H);
@@ -243,6 +339,9 @@ void gru_forward(T* y, T* h_n, T* workspace, const T* x, const T* h0, const T* W
         zeros.assign(N * H, T(0));
         h0 = zeros.data();
     }
+    // W_hh^T (H, 3H); without reset_after its r, z columns (H, 2H) and n columns (H, H) apart
+    const Panels<T> U(W_hh, 1, H, H, reset_after ? 3 * H : 2 * H);
+    const Panels<T> Un(W_hh + 2 * H * H, 1, H, H, reset_after ? 0 : H);
     std::vector<T> a_h(reset_after ? N * 3 * H : 0);
     for (int64_t t = 0; t < s.T; ++t) {
         T* wt = workspace + t * N * ld;
@@ -250,42 +349,39 @@ void gru_forward(T* y, T* h_n, T* workspace, const T* x, const T* h0, const T* W
         T* yt = y + t * N * H;
         if (reset_after) {
             // a_h = h_{t-1} W_hh^T + b_hh: r and z add it to a_x, n keeps its part apart
-            product_wt(a_h.data(), 3 * H, h_prev, H, W_hh, H, b_hh, N, 3 * H, H, T(0));
+            U.product(a_h.data(), 3 * H, h_prev, H, b_hh, N, T(0));
             for_each_row(N, 4 * H * kExpCost, [&](int64_t n) {
-                T* row = wt + n * ld;
+                T* row = wt + n * ld;  // r, z, n, kept
                 const T* ah = a_h.data() + n * 3 * H;
-                const T* hp = h_prev + n * H;
+                for (int64_t j = 0; j < 2 * H; ++j) row[j] += ah[j];
+                sigmoid_run(row, row, 2 * H);
                 for (int64_t j = 0; j < H; ++j) {
-                    const T r = sigmoid(row[j] + ah[j]);
-                    const T z = sigmoid(row[H + j] + ah[H + j]);
-                    const T nn = std::tanh(row[2 * H + j] + r * ah[2 * H + j]);
-                    row[j] = r, row[H + j] = z, row[2 * H + j] = nn, row[3 * H + j] = ah[2 * H + j];
-                    yt[n * H + j] = (T(1) - z) * nn + z * hp[j];
+                    row[3 * H + j] = ah[2 * H + j];
+                    row[2 * H + j] += row[j] * ah[2 * H + j];
                 }
+                tanh_run(row + 2 * H, row + 2 * H, H);
             });
         } else {
             // r, z from a_x + h_{t-1} W_{hr,hz}^T + b; then n = tanh(a_x,n + (r h) W_hn^T + b_hn)
-            product_wt(wt, ld, h_prev, H, W_hh, H, b_hh, N, 2 * H, H, T(1));
+            U.product(wt, ld, h_prev, H, b_hh, N, T(1));
             for_each_row(N, 3 * H * kExpCost, [&](int64_t n) {
                 T* row = wt + n * ld;
                 const T* hp = h_prev + n * H;
-                for (int64_t j = 0; j < H; ++j) {
-                    row[j] = sigmoid(row[j]);
-                    row[H + j] = sigmoid(row[H + j]);
-                    row[3 * H + j] = row[j] * hp[j];
-                }
+                sigmoid_run(row, row, 2 * H);
+                for (int64_t j = 0; j < H; ++j) row[3 * H + j] = row[j] * hp[j];
             });
-            product_wt(wt + 2 * H, ld, wt + 3 * H, ld, W_hh + 2 * H * H, H, b_hn, N, H, H, T(1),
-                       Activation::tanh);
-            for_each_row(N, 3.0 * H, [&](int64_t n) {
-                const T* row = wt + n * ld;
-                const T* hp = h_prev + n * H;
-                for (int64_t j = 0; j < H; ++j) {
-                    const T z = row[H + j];
-                    yt[n * H + j] = (T(1) - z) * row[2 * H + j] + z * hp[j];
-                }
-            });
+            Un.product(wt + 2 * H, ld, wt + 3 * H, ld, b_hn, N, T(1), Activation::tanh);
         }
+        // h_t = (1 - z) n + z h_{t-1}
+        for_each_row(N, 3.0 * H, [&](int64_t n) {
+            const T* row = wt + n * ld;
+            const T* hp = h_prev + n * H;
+            T* h = yt + n * H;
+            for (int64_t j = 0; j < H; ++j) {
+                const T z = row[H + j];
+                h[j] = (T(1) - z) * row[2 * H + j] + z * hp[j];
+            }
+        });
     }
     if (h_n) std::memcpy(h_n, y + (s.T - 1) * N * H, sizeof(T) * N * H);
 }
@@ -300,6 +396,9 @@ void gru_backward(T* dx, T* dh0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh, const T
     std::vector<T> dA_x(s.T * N * GH), dA_h(reset_after ? s.T * N * GH : 0);
     std::vector<T> dh(N * H), dh_prev(N * H), drh(reset_after ? 0 : N * H);
     copy_state(dh.data(), dh_n, N * H);
+    // W_hh (3H, H); without reset_after its r, z rows (2H, H) and n rows (H, H) apart
+    const Panels<T> V(W_hh, H, 1, reset_after ? GH : 2 * H, H);
+    const Panels<T> Vn(W_hh + 2 * H * H, H, 1, H, reset_after ? 0 : H);
     std::vector<T> zeros;
     const T* h0_or_zeros = h0;
     if (!h0) {
@@ -330,7 +429,7 @@ void gru_backward(T* dx, T* dh0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh, const T
                     dh_prev[n * H + j] = g * z;
                 }
             });
-            product_w(dh_prev.data(), H, dah, GH, W_hh, H, N, H, GH, T(1));  // += dA_h W_hh
+            V.product(dh_prev.data(), H, dah, GH, nullptr, N, T(1));  // += dA_h W_hh
         } else {
             for_each_row(N, 10.0 * H, [&](int64_t n) {
                 const T* row = wt + n * ld;
@@ -345,7 +444,7 @@ void gru_backward(T* dx, T* dh0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh, const T
                 }
             });
             // d(r h) = da_n W_hn; then da_r and d(r h)'s share of dh_{t-1}
-            product_w(drh.data(), H, dax + 2 * H, GH, W_hh + 2 * H * H, H, N, H, H, T(0));
+            Vn.product(drh.data(), H, dax + 2 * H, GH, nullptr, N, T(0));
             for_each_row(N, 6.0 * H, [&](int64_t n) {
                 const T* row = wt + n * ld;
                 const T* hp = h_prev + n * H;
@@ -357,7 +456,7 @@ void gru_backward(T* dx, T* dh0, T* dW_ih, T* dW_hh, T* db_ih, T* db_hh, const T
                     dh_prev[n * H + j] += d[j] * r;
                 }
             });
-            product_w(dh_prev.data(), H, dax, GH, W_hh, H, N, H, 2 * H, T(1));  // += dA_rz W_hrz
+            V.product(dh_prev.data(), H, dax, GH, nullptr, N, T(1));  // += dA_rz W_hrz
         }
         std::swap(dh, dh_prev);
     }
