@@ -13,7 +13,7 @@
 #include "core/parallel.h"
 #include "gemm/gemm.h"
 #include "gemm/kernel.h"
-#include "vec/exp_block.h"
+#include "vec/sigmoid_tanh_block.h"
 
 namespace lamina {
 
@@ -104,39 +104,16 @@ void copy_state(T* dst, const T* src, int64_t n) {
 }
 
 // ---- the gate nonlinearities over runs of values ----------------------------------------------
-// Written as plain loops over branch-free functions so that they vectorize: float through
-// e^x for x <= 0 (vec/exp_block.h's polynomial, ~1 ulp), double through libm.
+// float: the vectorized blocks of vec/sigmoid_tanh_block.h (one copy per ISA); double: libm.
 
-// sigma(a) = 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) below: e^-|a| never overflows.
-inline float sigmoid_value(float a) {
-    const float e = exp_nonpositive(a < 0.0f ? a : -a);
-    const float s = 1.0f / (1.0f + e);
-    return a < 0.0f ? e * s : s;
+inline void sigmoid_run(float* y, const float* a, int64_t n) { sigmoid_block(y, a, n); }
+inline void tanh_run(float* y, const float* a, int64_t n) { tanh_block(y, a, n); }
+
+inline void sigmoid_run(double* y, const double* a, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) y[j] = sigmoid_scalar(a[j]);
 }
-inline double sigmoid_value(double a) { return sigmoid_scalar(a); }
-
-// tanh a = sign(a) (1 - e) / (1 + e), e = e^-2|a|, where that does not cancel (|a| >= 0.625);
-// below, Cephes's odd polynomial for tanhf.
-inline float tanh_value(float a) {
-    const float m = a < 0.0f ? -a : a;
-    const float e = exp_nonpositive(-2.0f * m);
-    const float big = (1.0f - e) / (1.0f + e);
-    const float z = a * a;
-    const float small =
-        ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-          1.33314422036e-1f) * z - 3.33332819422e-1f) * z * a + a;
-    return m < 0.625f ? small : (a < 0.0f ? -big : big);
-}
-inline double tanh_value(double a) { return std::tanh(a); }
-
-template <typename T>
-void sigmoid_run(T* y, const T* a, int64_t n) {
-    for (int64_t j = 0; j < n; ++j) y[j] = sigmoid_value(a[j]);
-}
-
-template <typename T>
-void tanh_run(T* y, const T* a, int64_t n) {
-    for (int64_t j = 0; j < n; ++j) y[j] = tanh_value(a[j]);
+inline void tanh_run(double* y, const double* a, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) y[j] = std::tanh(a[j]);
 }
 
 // n values of scratch for the calling thread (a row's tanh c_t in backward).
