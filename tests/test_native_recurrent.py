@@ -332,3 +332,32 @@ RAW_BAD_CALLS = {
 def test_bindings_check_everything_themselves(case):
     with pytest.raises((TypeError, ValueError)):
         RAW_BAD_CALLS[case]()
+
+
+# ---- the gate nonlinearities across the float range ------------------------------------------------
+
+def _gate_inputs():
+    """Every float32 order of magnitude, both signs, the tanh polynomial's switch at 0.625, the
+    saturation points, zero and the extremes."""
+    mags = np.concatenate([np.geomspace(1e-38, 100.0, 4000), np.linspace(0.0, 20.0, 4001),
+                           [0.6249999, 0.625, 0.6250001, 87.3, 88.7, 89.0, 1e10, 3.4e38]])
+    return np.concatenate([mags, -mags]).astype(np.float32)
+
+
+def test_lstm_gates_are_sigmoid_and_tanh_to_a_few_ulps(isa):
+    # H = I = 1, unit input weights, no biases, no state: every gate's pre-activation is x itself,
+    # and the workspace holds sigmoid(x) (i, f, o) and tanh(x) (g).
+    x = _gate_inputs()
+    ones = np.ones((4, 1), np.float32)
+    y, h_n, c_n, ws = ops.lstm(x.reshape(1, -1, 1), None, None, ones, ones)
+    x64 = x.astype(np.float64)
+    sigmoid = np.where(x64 >= 0, 1 / (1 + np.exp(-np.abs(x64))), np.exp(-np.abs(x64)) / (1 + np.exp(-np.abs(x64))))
+    for name, got, want in (("sigmoid", ws[0, :, 0], sigmoid), ("tanh", ws[0, :, 2], np.tanh(x64))):
+        ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+        tiny = np.finfo(np.float32).tiny  # results below it are denormal or flushed: an absolute bound
+        err = np.abs(got.astype(np.float64) - want) / np.maximum(ulp, tiny)
+        worst = int(np.argmax(err))
+        assert err[worst] <= 4, f"{isa} {name}({x[worst]!r}) = {got[worst]!r}, expected {want[worst]!r} " \
+                                f"({err[worst]:.1f} ulps)"
+    nan = ops.lstm(np.full((1, 1, 1), np.nan, np.float32), None, None, ones, ones)[3]
+    assert np.isnan(nan).all(), "NaN propagates through the gates"

@@ -23,7 +23,8 @@ void tanh_block_avx512(float* y, const float* x, int64_t n);
 namespace {
 
 // sigma(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below: e^-|x| never overflows, and
-// neither form cancels. Within 2 ulps over the whole float range; NaN stays NaN.
+// neither form cancels. About 2 ulps at worst (2.1 on a dense grid of the float range, tested);
+// NaN stays NaN.
 inline float sigmoid_value(float x) {
     const float e = exp_nonpositive(x < 0.0f ? x : -x);
     const float s = 1.0f / (1.0f + e);
@@ -31,7 +32,8 @@ inline float sigmoid_value(float x) {
 }
 
 // tanh x = sign(x) (1 - e) / (1 + e) with e = e^-2|x| for |x| >= 0.625, where 1 - e does not
-// cancel; below, Cephes's odd polynomial for tanhf (x + x^3 P(x^2)). NaN stays NaN.
+// cancel; below, Cephes's odd polynomial for tanhf (x + x^3 P(x^2)). 1.5 ulps at worst; NaN
+// stays NaN.
 inline float tanh_value(float x) {
     const float m = x < 0.0f ? -x : x;
     const float e = exp_nonpositive(-2.0f * m);
