@@ -23,7 +23,7 @@ constexpr double kMinWorkPerThread = 1 << 15;  // element operations
 constexpr double kExpCost = 8;                 // an exp or tanh, in element operations
 
 // C (M, n) = act(A (M, K) @ W^T + bias + beta * C), W (n, K) with rows ldw apart, A rows lda
-// apart, C rows ldc apart: every projection of a recurrent layer.
+// apart, C rows ldc apart: the input projection of every step at once.
 template <typename T>
 void product_wt(T* C, int64_t ldc, const T* A, int64_t lda, const T* W, int64_t ldw, const T* bias,
                 int64_t M, int64_t n, int64_t K, T beta, Activation act = Activation::none) {
