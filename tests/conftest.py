@@ -224,3 +224,25 @@ def norm_atol(dtype, magnitude, terms=1):
 
 
 # ---- end of normalization section ----
+
+# ---- recurrent layers and embedding (test_native_recurrent.py, test_reference_recurrent.py) ----
+#
+# A recurrent layer chains T steps, each a dot product of I + H terms (the input and recurrent
+# projections) followed by the gate arithmetic (a few libm calls, 8 eps). The weights in these tests
+# are scaled by 1/sqrt(H) and the gates squash, so the step-to-step Jacobian is O(1) and rounding
+# errors add over the steps rather than grow: the bound of layer_tol with depth k = T (I + G H)
+# covers the forward. Backward runs the same chain in reverse and then sums over the T*N rows for
+# the weight gradients, so its depth adds T*N. Magnitudes are taken from the reference result. A
+# wrong gate order, a missing bias or a dropped step is an O(1) error and fails.
+def recurrent_depth(T, N, I, H, G):
+    return T * (I + G * H) + T * N
+
+
+# Embedding forward copies rows (exact); backward sums at most `count` rows into one: the recursive
+# sum bound (count + 2) eps times the largest |dy| (see pool_atol).
+
+# torch float64 against the reference: the same float64 formulas in another order (torch fuses the
+# gate arithmetic and sums the two biases first): a few ulps per step, over at most 17 steps.
+RECURRENT_TORCH_TOL = dict(rtol=1e-10, atol=1e-12)
+
+# ---- end of recurrent section ----

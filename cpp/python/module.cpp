@@ -21,6 +21,7 @@ void bind_regularization(py::module_& m);
 void bind_plan(py::module_& m);
 void bind_pooling(py::module_& m);
 void bind_normalization(py::module_& m);
+void bind_recurrent(py::module_& m);
 
 namespace {
 
@@ -63,6 +64,7 @@ PYBIND11_MODULE(_native, m) {
     bind_plan(m);
     bind_pooling(m);
     bind_normalization(m);
+    bind_recurrent(m);
     m.def("set_num_threads", [](int n) {
         if (n < 1) fail_value("number of threads must be >= 1, got " + std::to_string(n));
         set_num_threads(n);

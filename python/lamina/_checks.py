@@ -68,6 +68,14 @@ OP_NAMES = (
     "batch_norm_backward",
     "layer_norm",
     "layer_norm_backward",
+    "rnn",
+    "rnn_backward",
+    "lstm",
+    "lstm_backward",
+    "gru",
+    "gru_backward",
+    "embedding",
+    "embedding_backward",
 )
 
 
@@ -550,3 +558,78 @@ def layer_norm_view(op, shape, normalized_shape):
                          f"shape {tuple(shape)}")
     cols = math.prod(dims)
     return math.prod(shape) // cols, cols, dims
+
+
+# ---- recurrent layers and embedding ----------------------------------------------------------------
+
+# Gates per cell, in PyTorch's order: the rows of weight_ih / weight_hh are these blocks of H.
+RECURRENT_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+RNN_NONLINEARITIES = ("tanh", "relu")
+
+
+def check_nonlinearity(op, nonlinearity):
+    if nonlinearity not in RNN_NONLINEARITIES:
+        raise ValueError(f"{op}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
+
+
+def recurrent_geometry(op, cell, x_shape, w_ih_shape, w_hh_shape):
+    """(T, N, I, H) of one recurrent layer over a time-major input x (T, N, I) with weight_ih
+    (G*H, I) and weight_hh (G*H, H), G the cell's gate count; every size checked."""
+    g = RECURRENT_GATES[cell]
+    blocks = "" if g == 1 else f"{g}*"
+    if len(x_shape) != 3:
+        raise ValueError(f"{op}: x must be 3-D (time, batch, input_size), got shape {tuple(x_shape)}")
+    if len(w_ih_shape) != 2 or len(w_hh_shape) != 2:
+        raise ValueError(f"{op}: weight_ih and weight_hh must be 2-D ({blocks}hidden_size, input_size) and "
+                         f"({blocks}hidden_size, hidden_size), got {tuple(w_ih_shape)} and {tuple(w_hh_shape)}")
+    T, N, I = (int(d) for d in x_shape)
+    rows, H = int(w_hh_shape[0]), int(w_hh_shape[1])
+    if H < 1:
+        raise ValueError(f"{op}: hidden size must be >= 1, got weight_hh of shape {tuple(w_hh_shape)}")
+    if rows != g * H:
+        raise ValueError(f"{op}: weight_hh has shape {tuple(w_hh_shape)}, expected ({g * H}, {H}) "
+                         f"({blocks}hidden_size rows for hidden size {H})")
+    if tuple(w_ih_shape) != (g * H, I):
+        raise ValueError(f"{op}: weight_ih has shape {tuple(w_ih_shape)}, expected ({g * H}, {I}) for x of "
+                         f"shape {tuple(x_shape)} (input_size {I}) and hidden size {H}")
+    if T < 1:
+        raise ValueError(f"{op}: zero-length sequence: x has shape {tuple(x_shape)} (time, batch, input_size)")
+    if N < 1:
+        raise ValueError(f"{op}: empty batch: x has shape {tuple(x_shape)} (time, batch, input_size)")
+    if I < 1:
+        raise ValueError(f"{op}: input_size must be >= 1, got x of shape {tuple(x_shape)}")
+    return T, N, I, H
+
+
+def check_recurrent_vector(op, name, arr, length):
+    if arr is not None and arr.shape != (length,):
+        raise ValueError(f"{op}: {name} has shape {arr.shape}, expected ({length},)")
+
+
+def check_state(op, name, arr, N, H):
+    """An initial or final state (h0, c0, dh_n, dc_n): (batch, hidden_size)."""
+    if arr is not None and arr.shape != (N, H):
+        raise ValueError(f"{op}: {name} has shape {arr.shape}, expected (batch, hidden_size) = ({N}, {H})")
+
+
+def check_indices(op, indices, num_embeddings):
+    """Embedding indices: integers (any shape) in [0, num_embeddings), returned as int64."""
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be integers, got dtype {indices.dtype}")
+    if indices.size:
+        bad = np.flatnonzero((indices.reshape(-1) < 0) | (indices.reshape(-1) >= num_embeddings))
+        if bad.size:
+            i = np.unravel_index(int(bad[0]), indices.shape)
+            raise ValueError(f"{op}: indices{list(int(k) for k in i)} = {int(indices[i])} is out of range "
+                             f"[0, {num_embeddings}) (num_embeddings {num_embeddings})")
+    return np.ascontiguousarray(indices, dtype=np.int64)
+
+
+def check_padding_idx(op, padding_idx, num_embeddings):
+    if padding_idx is None:
+        return None
+    padding_idx = check_int(padding_idx, f"{op}: padding_idx", minimum=-(2**63))
+    if not 0 <= padding_idx < num_embeddings:
+        raise ValueError(f"{op}: padding_idx must be in [0, {num_embeddings}) (num_embeddings), got {padding_idx}")
+    return padding_idx

@@ -370,6 +370,14 @@ NATIVE_SIGNATURES = {
     "batch_norm_backward": ["array", "array", "array", "array", "array", "bool", "int", "array"],
     "layer_norm": ["array", "int", "array", "array", "float"],
     "layer_norm_backward": ["array", "array", "array", "array", "int", "array"],
+    "rnn": ["array", "array", "array", "array", "array", "array", "str"],
+    "rnn_backward": ["array"] * 11 + ["bool", "str"],
+    "lstm": ["array"] * 7,
+    "lstm_backward": ["array"] * 14 + ["bool"],
+    "gru": ["array"] * 6 + ["bool"],
+    "gru_backward": ["array"] * 12 + ["bool", "bool"],
+    "embedding": ["array", "array"],
+    "embedding_backward": ["array", "array", "array", "int"],
     "Plan": None,  # see _fuzz_plan
 }
 
@@ -465,6 +473,17 @@ def _valid_arguments(c, name):
         return _pool_arguments(c, name, inp)
     if name.startswith(("batch_norm", "layer_norm")):
         return _norm_arguments(c, name, inp, out)
+    if name in ("rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward"):
+        return _recurrent_arguments(c, name, inp, out)
+    if name in ("embedding", "embedding_backward"):
+        rows, dim = c.pick([0, 1, 3, 7]), c.pick([0, 1, 4])
+        idx_shape = tuple(c.pick([0, 1, 2, 5]) for _ in range(c.below(3)))
+        idx = np.random.default_rng(c.byte()).integers(0, max(rows, 1), idx_shape)
+        if c.rarely(32) and idx.size:
+            idx.flat[c.below(idx.size)] = c.pick([-1, rows, 2**40, -(2**62)])
+        if name == "embedding":
+            return [idx, inp(rows, dim)]
+        return [inp(*idx_shape, dim), idx, out(rows, dim), c.pick([-1, 0, rows - 1] if c.chance(224) else _INTS)]
     return [random_value(c, kind) for kind in NATIVE_SIGNATURES[name]]
 
 
@@ -534,6 +553,31 @@ def _norm_arguments(c, name, inp, out):
     if name == "layer_norm":
         return [inp(*shape), dims, maybe(*trail), maybe(*trail), c.pick([1e-5, 1e-3] if c.chance(224) else _FLOATS)]
     return [inp(*shape), inp(*shape), inp(*lead), np.abs(inp(*lead)), dims, maybe(*trail)]
+def _recurrent_arguments(c, name, inp, out):
+    """A small recurrent layer's forward or backward arguments (time, batch, input and hidden sizes
+    sometimes 0), initial states, biases and upstream gradients sometimes None."""
+    cell = name.split("_")[0]
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    T, N, I, H = (c.pick([0, 1, 2, 3]) if c.chance(224) else c.pick([1, 5, 9]) for _ in range(4))
+
+    def maybe(*shape):
+        return None if c.chance(64) else inp(*shape)
+
+    def maybe_out(*shape):
+        return None if c.chance(64) else out(*shape)
+
+    x, w_ih, w_hh = inp(T, N, I), inp(G * H, I), inp(G * H, H)
+    flag = c.chance(128)
+    if not name.endswith("_backward"):
+        states = [maybe(N, H)] + ([maybe(N, H)] if cell == "lstm" else [])
+        args = [x, *states, w_ih, w_hh, maybe(G * H), maybe(G * H)]
+        return args + (["tanh" if flag else "relu"] if cell == "rnn" else [flag] if cell == "gru" else [])
+    finals = [maybe(T, N, H), maybe(N, H)] + ([maybe(N, H)] if cell == "lstm" else [])
+    states = [maybe(N, H)] + ([maybe(N, H)] if cell == "lstm" else [])
+    saved = [inp(T, N, H)] + ([inp(T, N, {"lstm": 5, "gru": 4}[cell] * H)] if cell != "rnn" else [])
+    grads = [maybe_out(G * H, I), maybe_out(G * H, H), maybe_out(G * H), maybe_out(G * H)]
+    args = finals + [x] + states[:1] + states[1:] + [w_ih, w_hh] + saved + grads + [c.chance(128)]
+    return args + (["tanh" if flag else "relu"] if cell == "rnn" else [flag] if cell == "gru" else [])
 
 
 def _damage(c, args):

@@ -14,5 +14,6 @@ from .regularization import *  # noqa: F401,F403
 from .reshaping import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
 
 __all__ = list(OP_NAMES)

@@ -1,0 +1,10 @@
+// The gate nonlinearities' loops (sigmoid_tanh_block.h), compiled with -mavx2 -mfma; called only
+// when the CPU reports them.
+#include "vec/sigmoid_tanh_block.h"
+
+namespace lamina {
+
+void sigmoid_block_avx2(float* y, const float* x, int64_t n) { sigmoid_loop(y, x, n); }
+void tanh_block_avx2(float* y, const float* x, int64_t n) { tanh_loop(y, x, n); }
+
+}  // namespace lamina
