@@ -21,21 +21,22 @@ def convnet_flops(batch):
     return 3 * 2 * batch * macs
 
 
-@pytest.mark.parametrize("lib", ["lamina", "torch", "keras"], indirect=True)
-def test_mnist_convnet_step(lm, measure, lib, rng):
-    batch = 128
+def keras_convnet_step(lm, lib, rng, build, to_torch, batch=128):
+    """One training step (Adam, categorical cross-entropy) of a Keras convnet on MNIST-shaped data:
+    `build(keras_module)` makes it in lamina's Keras dialect or in Keras, `to_torch(torch, weights)`
+    the same network in PyTorch from Keras-layout weights; all three start from the same weights."""
     x = rng.random((batch, 28, 28, 1), dtype="float32")
     labels = rng.integers(0, 10, size=batch)
     onehot = np.eye(10, dtype=np.float32)[labels]
     lm.manual_seed(0)
-    model = build_model(lm.keras)
+    model = build(lm.keras)
     weights = model.get_weights()
     if lib.name == "lamina":
         model.compile(loss="categorical_crossentropy", optimizer="adam")
-        fn = lambda: model.train_step(x, onehot)
-    elif lib.name == "torch":
+        return lambda: model.train_step(x, onehot)
+    if lib.name == "torch":
         torch = lib.mod
-        net = torch_model(torch, weights)
+        net = to_torch(torch, weights).train()
         opt, loss_fn = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7), torch.nn.CrossEntropyLoss()
         tx, ty = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(labels)
 
@@ -45,13 +46,18 @@ def test_mnist_convnet_step(lm, measure, lib, rng):
             loss.backward()
             opt.step()
             return loss
-    else:
-        keras = lib.mod  # its thread count is fixed when its backend starts: the threads setting is moot
-        net = build_model(keras)
-        net.set_weights(weights)
-        net.compile(loss="categorical_crossentropy", optimizer="adam")
-        fn = lambda: net.train_on_batch(x, onehot)
-    measure(fn, group="train step Keras MNIST convnet batch 128", flops=convnet_flops(batch), batch=batch)
+        return fn
+    keras = lib.mod  # its thread count is fixed when its backend starts: the threads setting is moot
+    net = build(keras)
+    net.set_weights(weights)
+    net.compile(loss="categorical_crossentropy", optimizer="adam")
+    return lambda: net.train_on_batch(x, onehot)
+
+
+@pytest.mark.parametrize("lib", ["lamina", "torch", "keras"], indirect=True)
+def test_mnist_convnet_step(lm, measure, lib, rng):
+    fn = keras_convnet_step(lm, lib, rng, build_model, torch_model)
+    measure(fn, group="train step Keras MNIST convnet batch 128", flops=convnet_flops(128), batch=128)
 
 
 # ---- LeNet-5 ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ convnet with a BatchNormalization after each convolution (batch 128, Adam) besid
 Run: python -m pytest benches/bench_normalization.py --benchmark-only"""
 import numpy as np
 import pytest
+from bench_conv import keras_convnet_step
 
 BN = dict(batch=8, channels=64, size=56)
 LN = (64, 128, 768)
@@ -137,32 +138,5 @@ def torch_bn_convnet(torch, weights):
 
 @pytest.mark.parametrize("lib", ["lamina", "torch", "keras"], indirect=True)
 def test_mnist_bn_convnet_step(lm, measure, lib, rng):
-    batch = 128
-    x = rng.random((batch, 28, 28, 1), dtype="float32")
-    labels = rng.integers(0, 10, size=batch)
-    onehot = np.eye(10, dtype=np.float32)[labels]
-    lm.manual_seed(0)
-    model = keras_bn_convnet(lm.keras)
-    weights = model.get_weights()
-    if lib.name == "lamina":
-        model.compile(loss="categorical_crossentropy", optimizer="adam")
-        fn = lambda: model.train_step(x, onehot)
-    elif lib.name == "torch":
-        torch = lib.mod
-        net = torch_bn_convnet(torch, weights).train()
-        opt, loss_fn = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7), torch.nn.CrossEntropyLoss()
-        tx, ty = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(labels)
-
-        def fn():
-            opt.zero_grad()
-            loss = loss_fn(net(tx), ty)
-            loss.backward()
-            opt.step()
-            return loss
-    else:
-        keras = lib.mod
-        net = keras_bn_convnet(keras)
-        net.set_weights(weights)
-        net.compile(loss="categorical_crossentropy", optimizer="adam")
-        fn = lambda: net.train_on_batch(x, onehot)
-    measure(fn, group="train step Keras MNIST convnet + BatchNormalization batch 128", batch=batch)
+    fn = keras_convnet_step(lm, lib, rng, keras_bn_convnet, torch_bn_convnet)
+    measure(fn, group="train step Keras MNIST convnet + BatchNormalization batch 128", batch=128)
