@@ -7,6 +7,7 @@ on top of ``ops``.
 """
 import os
 import warnings
+from typing import Any
 
 from . import _native
 from ._checks import check_int, check_isa_request
@@ -47,7 +48,7 @@ def get_num_threads() -> int:
     return _native.get_num_threads()
 
 
-def build_info() -> dict:
+def build_info() -> dict[str, Any]:
     """Version, compiler, OpenMP, the CPU (vendor, family, model, name), the kernel paths it could run
     (``isa_supported``, widest first: "avx512", "avx2", "generic"), the one in use (``isa``) and why
     it was chosen (``isa_choice``), and the thread count."""

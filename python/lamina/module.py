@@ -17,7 +17,7 @@ from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
-_name_counts = {}  # Keras-style automatic names: dense, dense_1, dense_2, ...
+_name_counts: dict[str, int] = {}  # Keras-style automatic names: dense, dense_1, dense_2, ...
 
 
 def _auto_name(cls):
