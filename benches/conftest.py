@@ -72,6 +72,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     if lamina is not None:
         info = lamina.build_info()
         machine_info["lamina_isa"] = f"{info['isa']} ({info.get('isa_choice', '')})"
+        machine_info["lamina_isa_supported"] = info.get("isa_supported")  # every path lamina could use here
         machine_info["cpu_model"] = {k: info.get(k) for k in ("cpu", "cpu_vendor", "cpu_family", "cpu_model")}
 
 

@@ -96,7 +96,10 @@ def markdown(data, rows):
         lines.append("Measured float32 FMA peak of one core (benches/fma_peak.cpp): "
                      + ", ".join(f"{isa} {value:.0f} GFLOP/s" for isa, value in peaks.items())
                      + "; \"of peak\" divides by the widest one times the threads.")
-    paths = {"lamina": machine.get("lamina_isa"), **machine.get("peers", {})}
+    lamina_path = machine.get("lamina_isa")
+    if lamina_path and machine.get("lamina_isa_supported"):
+        lamina_path += f", of the paths it could use here: {', '.join(machine['lamina_isa_supported'])}"
+    paths = {"lamina": lamina_path, **machine.get("peers", {})}
     lines.append("Kernel paths: " + "; ".join(f"{lib} {path}" for lib, path in paths.items() if path) + ".")
     if any((r["foreign"] or 0) > BUSY for r in rows):
         lines.append(f"Rows marked * ran while other processes used more than {BUSY:.0%} of the "

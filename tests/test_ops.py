@@ -531,6 +531,58 @@ def test_lamina_isa_environment_variable_forces_the_portable_path():
     assert out.stdout.strip() == "generic"
 
 
+def _import_lamina_with(isa):
+    import os
+    import subprocess
+    import sys
+
+    code = "import lamina; print(lamina.build_info()['isa'])"
+    return subprocess.run([sys.executable, "-c", code], env={**os.environ, "LAMINA_ISA": isa},
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("isa", ["bogus", "avx", "avx-512", "generic2"])
+def test_lamina_isa_refuses_an_unknown_name_at_import_and_lists_the_known_ones(isa):
+    out = _import_lamina_with(isa)
+    assert out.returncode != 0, out.stdout
+    assert f"LAMINA_ISA={isa!r} is not a kernel path" in out.stderr, out.stderr
+    assert "avx512, avx2, generic" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("isa", ["avx512", "AVX2", "Generic"])
+def test_lamina_isa_takes_any_case_and_warns_when_the_cpu_lacks_the_path(isa):
+    supported = lamina.build_info()["isa_supported"]
+    out = _import_lamina_with(isa)
+    assert out.returncode == 0, out.stderr
+    if isa.lower() in supported:
+        assert out.stdout.strip() == isa.lower() and out.stderr == ""
+    else:  # the CPU lacks it: a RuntimeWarning, and the best path it has
+        assert "RuntimeWarning" in out.stderr and "cannot run" in out.stderr, out.stderr
+        assert out.stdout.strip() in supported
+
+
+def test_lamina_isa_check_names_the_path_in_use_when_the_cpu_lacks_the_one_asked_for():
+    from lamina._checks import check_isa_request
+
+    assert check_isa_request(None, ["avx2", "generic"], "avx2") is None
+    assert check_isa_request("", ["avx2", "generic"], "avx2") is None
+    assert check_isa_request("AVX2", ["avx2", "generic"], "avx2") is None
+    message = check_isa_request("avx512", ["avx2", "generic"], "avx2")
+    assert message.startswith("LAMINA_ISA='avx512' asks for a kernel path this CPU")
+    assert "it can run avx2, generic, and lamina uses avx2" in message
+    with pytest.raises(ValueError, match="use one of avx512, avx2, generic"):
+        check_isa_request("sse", ["avx2", "generic"], "avx2")
+
+
+def test_build_info_lists_the_kernel_paths_the_cpu_could_run_widest_first():
+    info = lamina.build_info()
+    assert info["isa_supported"][-1] == "generic" and info["isa"] in info["isa_supported"]
+    order = ["avx512", "avx2", "generic"]
+    assert info["isa_supported"] == [isa for isa in order if isa in info["isa_supported"]]
+    assert ("avx512" in info["isa_supported"]) == info["cpu_avx512"]
+    assert ("avx2" in info["isa_supported"]) == info["cpu_avx2_fma"]
+
+
 def test_set_num_threads_takes_whole_numbers_only():
     with pytest.raises(TypeError):
         lamina.set_num_threads(1.5)
@@ -540,4 +592,7 @@ def test_set_num_threads_takes_whole_numbers_only():
 def test_ops_mirror_the_reference_name_for_name(name):
     import inspect
 
-    assert inspect.signature(getattr(ops, name)) == inspect.signature(getattr(reference, name)), name
+    def parameters(fn):  # names, kinds and defaults; the annotations may differ (ops has them first)
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    assert parameters(getattr(ops, name)) == parameters(getattr(reference, name)), name

@@ -3,6 +3,8 @@ thread counts, History, validation, callbacks, progress output, compile's string
 predict and train_step.
 """
 
+import re
+
 import lamina as lm
 import numpy as np
 import pytest
@@ -540,12 +542,42 @@ def test_digits_example_runs(capsys):
     pytest.importorskip("sklearn")
     from lamina.examples import digits
 
-    assert digits.main(["--epochs", "3", "--no-compare", "--seed", "1"]) == 0
+    assert digits.main(["--epochs", "3", "--no-compare", "--seed", "1", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    row = [line for line in out.splitlines() if line.startswith("lamina ") and "ms" in line]
+    assert ", 1 thread): digits" in out.splitlines()[0], out
+    row = [line for line in out.splitlines() if re.match(r"lamina +[01]\.\d{4} +[\d.]+ (us|ms|s)$", line)]
     assert len(row) == 1, out
     accuracy = float(row[0].split()[1])
     assert accuracy >= 0.9, f"3 epochs of the digits example reached only {accuracy}:\n{out}"
+
+
+def test_durations_print_in_the_unit_that_reads_best():
+    from lamina.training.loop import format_seconds
+
+    cases = {0.0: "0 us", 4.2e-7: "0.42 us", 8.5e-4: "850 us", 0.001: "1 ms", 0.0123: "12.3 ms",
+             0.9996: "1000 ms", 4.561: "4.56 s", 1234.5: "1234 s"}
+    assert {t: format_seconds(t) for t in cases} == cases
+
+
+def test_fit_prints_each_epoch_time_with_a_unit(capsys):
+    x, y = _blobs()
+    _mlp(0).fit(x, y, epochs=2, verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch ")]
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert re.match(r"Epoch \d/2 - [\d.]+ (us|ms|s) - loss: ", line), line
+
+
+@pytest.mark.parametrize("module", ["lamina.examples", "lamina.examples.digits", "lamina.examples.mnist"])
+def test_example_help_describes_the_job_in_whole_sentences(module):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    description = " ".join(out.stdout.split("\n\n")[1].split())  # the paragraph after the usage
+    assert description.endswith("."), out.stdout
+    assert "--threads" in out.stdout and "--no-compare" in out.stdout, out.stdout
 
 
 def test_mnist_convnet_example_runs(capsys):

@@ -1,6 +1,7 @@
 // The run-time ISA choice (isa.h): the CPU check, LAMINA_ISA at import, and set_isa.
 #include "core/isa.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -87,9 +88,13 @@ Isa model_choice(const char** why) {
 
 const char* choice_reason = "the widest the CPU supports";
 
-int parse(const char* name) {
-    for (int i = 0; i < 3; ++i)
-        if (std::strcmp(name, kIsaNames[i]) == 0) return i;
+int parse(const char* name) {  // case-insensitive: LAMINA_ISA=AVX2 means avx2
+    for (int i = 0; i < 3; ++i) {
+        const char* known = kIsaNames[i];
+        std::size_t k = 0;
+        while (name[k] && known[k] && std::tolower((unsigned char)name[k]) == known[k]) ++k;
+        if (!name[k] && !known[k]) return i;
+    }
     return -1;
 }
 
@@ -100,7 +105,9 @@ Isa initial_choice() {
         choice_reason = "forced by LAMINA_ISA";
         return Isa(isa);
     }
-    // An unknown or unsupported LAMINA_ISA falls back to the best path rather than crashing.
+    // An unknown or unsupported LAMINA_ISA falls back to the best path here, where no exception can
+    // be raised (static initialisation); `import lamina` then refuses an unknown name and warns about
+    // an unsupported one (lamina/_checks.py: check_isa_request).
     return model_choice(&choice_reason);
 }
 
@@ -127,6 +134,7 @@ const CpuModel& cpu_model() {
 
 const char* isa_choice_reason() { return choice_reason; }
 
+bool isa_supported(Isa isa) { return supported(isa); }
 bool cpu_has_avx2_fma() { return supported(Isa::avx2); }
 bool cpu_has_avx512() { return supported(Isa::avx512); }
 

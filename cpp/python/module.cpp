@@ -34,6 +34,10 @@ py::dict build_info() {
     info["openmp_version"] = _OPENMP;
 #endif
     info["isa"] = active_isa_name();
+    py::list usable;  // every kernel path this build could run on this CPU, widest first
+    for (Isa isa : kAllIsas)
+        if (isa_supported(isa)) usable.append(isa_name(isa));
+    info["isa_supported"] = usable;
     info["cpu_avx2_fma"] = cpu_has_avx2_fma();
     info["cpu_avx512"] = cpu_has_avx512();
     const CpuModel& cpu = cpu_model();

@@ -1,11 +1,25 @@
-"""lamina: neural-network layers for the CPU with a packed AVX2/FMA GEMM, fused epilogues and OpenMP.
+"""lamina: neural-network layers for the CPU: a packed GEMM with AVX-512 and AVX2/FMA micro-kernels
+chosen at run time (per CPU model), fused epilogues and OpenMP.
 
 NumPy arrays in, NumPy arrays out. ``lamina.ops`` holds the native kernels and ``lamina.reference``
 their plain-NumPy float64 mirror; the layers, ``Sequential``, losses and optimizers are thin Python
 on top of ``ops``.
 """
-from . import _native, ops, reference
-from ._checks import check_int
+import os
+import warnings
+from typing import Any
+
+from . import _native
+from ._checks import check_int, check_isa_request
+
+# LAMINA_ISA was read when the native module loaded; refuse a name it does not know before anything
+# runs on a path nobody asked for, and say so when the CPU cannot run the one asked for.
+_isa_warning = check_isa_request(os.environ.get("LAMINA_ISA"), _native.build_info()["isa_supported"],
+                                 _native.isa())
+if _isa_warning:
+    warnings.warn(_isa_warning, RuntimeWarning)
+
+from . import ops, reference  # noqa: E402
 from ._random import manual_seed
 from .layers import (GELU, Activation, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AveragePooling1D, AveragePooling2D,
                      AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, BatchNormalization, Conv1D, Conv1d, Conv2D, Conv2d, Dense, Dropout, Flatten,
@@ -34,8 +48,10 @@ def get_num_threads() -> int:
     return _native.get_num_threads()
 
 
-def build_info() -> dict:
-    """Version, compiler, OpenMP, and the kernel path in use ("avx2" or "generic")."""
+def build_info() -> dict[str, Any]:
+    """Version, compiler, OpenMP, the CPU (vendor, family, model, name), the kernel paths it could run
+    (``isa_supported``, widest first: "avx512", "avx2", "generic"), the one in use (``isa``) and why
+    it was chosen (``isa_choice``), and the thread count."""
     return dict(_native.build_info())
 
 

@@ -231,6 +231,30 @@ def float_dtype(dtype):
 
 
 # ---------------------------------------------------------------------------------------------
+# The kernel path asked for by LAMINA_ISA
+
+ISA_NAMES = ("avx512", "avx2", "generic")  # widest first, as the native module names them
+
+
+def check_isa_request(requested, supported, active):
+    """LAMINA_ISA's value (None or "" when unset) against the kernel paths this build can run on this
+    CPU (`supported`, widest first). The native module has already chosen its path (`active`: the
+    requested one when it can, else its own choice); an unknown name is a ValueError listing the known ones (any
+    case), a path the CPU lacks a warning naming the one in use instead. Returns the warning's text,
+    or None."""
+    if not requested:
+        return None
+    name = requested.lower()
+    if name not in ISA_NAMES:
+        raise ValueError(f"LAMINA_ISA={requested!r} is not a kernel path: use one of "
+                         f"{', '.join(ISA_NAMES)} (any case), or leave it unset for the best this CPU has")
+    if name not in supported:
+        return (f"LAMINA_ISA={requested!r} asks for a kernel path this CPU (or this build) cannot run; "
+                f"it can run {', '.join(supported)}, and lamina uses {active}")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
 # Layer inputs and gradients
 
 

@@ -6,10 +6,11 @@ import of the modules above them. Only registered classes can be built from a fi
 ever looked up by an arbitrary name or evaluated.
 """
 from collections.abc import Mapping
+from typing import Any
 
-_layers = {}
-_losses = {}
-_optimizers = {}
+_layers: dict[str, Any] = {}
+_losses: dict[str, Any] = {}
+_optimizers: dict[str, Any] = {}
 
 
 def register(*classes, name=None):

@@ -5,6 +5,7 @@ gradient is cached so `loss_fn.backward()` is free. All losses are means over th
 model's last step must end in for that form (the probability losses read a softmax or sigmoid
 output).
 """
+from typing import ClassVar, Optional
 import numpy as np
 
 from . import _registry, ops
@@ -16,8 +17,8 @@ def _as_batch(x, dtype, who):
 
 
 class _Loss:
-    plan_kind = None  # the native plan's name for this loss, None when it has none
-    plan_needs = None  # the activation the model's output must come from for that form
+    plan_kind: ClassVar[Optional[str]] = None  # the native plan's name for this loss, None when it has none
+    plan_needs: ClassVar[Optional[str]] = None  # the activation the model's output must come from for that form
 
     def __init__(self):
         self._grad = None

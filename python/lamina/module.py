@@ -5,9 +5,12 @@ Parameters, buffers and child modules register themselves when assigned as attri
 (`self.fc = Linear(3, 2)`), and are also kept as plain attributes so that forward reads them at
 full speed. Names follow PyTorch: `fc.weight`, `0.bias`, `bn.running_mean`.
 """
+from __future__ import annotations
+
 import re
 from collections import namedtuple
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Optional, TypeVar
 
 import numpy as np
 
@@ -17,7 +20,7 @@ from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
-_name_counts = {}  # Keras-style automatic names: dense, dense_1, dense_2, ...
+_name_counts: dict[str, int] = {}  # Keras-style automatic names: dense, dense_1, dense_2, ...
 
 
 def _auto_name(cls):
@@ -35,6 +38,9 @@ class Saved:
 
     def __init__(self):
         self.x = self.y = self.z = self.extra = None
+
+
+_M = TypeVar("_M", bound="Module")  # methods that return self keep the subclass
 
 
 class Module:
@@ -57,6 +63,11 @@ class Module:
         >>> [name for name, _ in Net().named_parameters()]
         ['fc.weight', 'fc.bias']
     """
+
+    # Set in __init__ through __dict__ (past the registering __setattr__); declared for type checkers.
+    _parameters: dict[str, Optional[Parameter]]
+    _buffers: dict[str, Optional[np.ndarray]]
+    _modules: dict[str, Optional[Module]]
 
     def __init__(self, name=None):
         d = self.__dict__
@@ -140,56 +151,56 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     # --- the tree of modules ------------------------------------------------------------------
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, m in self._modules.items():
             if m is not None:
                 yield name, m
 
-    def children(self):
+    def children(self) -> list[Module]:
         return [m for _, m in self.named_children()]
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """Yield (name, module) for this module and every descendant, depth first."""
         yield prefix, self
         for name, m in self.named_children():
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
+    def modules(self) -> list[Module]:
         return [m for _, m in self.named_modules()]
 
     # --- parameters and buffers ---------------------------------------------------------------
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """Yield (name, Parameter) pairs, names as in PyTorch ("weight", "0.weight", "fc.bias")."""
-        seen = set()
+        seen: set[int] = set()
         for path, m in self.named_modules(prefix) if recurse else [(prefix, self)]:
             for name, p in m._parameters.items():
                 if p is not None and id(p) not in seen:
                     seen.add(id(p))
                     yield (f"{path}.{name}" if path else name), p
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> list[Parameter]:
         """Return the list of Parameters, in `named_parameters()` order."""
         return [p for _, p in self.named_parameters(recurse=recurse)]
 
-    def named_buffers(self, prefix=""):
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
         for path, m in self.named_modules(prefix):
             for name, b in m._buffers.items():
                 if b is not None:
                     yield (f"{path}.{name}" if path else name), b
 
-    def buffers(self):
+    def buffers(self) -> list[np.ndarray]:
         """Return the buffers (running statistics): saved and loaded, never trained."""
         return [b for _, b in self.named_buffers()]
 
-    def num_parameters(self):
+    def num_parameters(self) -> int:
         """Total number of scalar parameters (0 for a lazy layer that is not built yet)."""
         return sum(p.size for p in self.parameters())
 
-    def count_params(self):
+    def count_params(self) -> int:
         """Keras's name for `num_parameters()`."""
         return self.num_parameters()
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every `p.grad` to zero in place."""
         for p in self.parameters():
             p.grad.fill(0)
@@ -208,22 +219,22 @@ class Module:
         for p in self.parameters():
             p.requires_grad = value
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         """PyTorch's switch: set `requires_grad` of every parameter; returns self."""
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> list[Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
     @property
-    def non_trainable_weights(self):
+    def non_trainable_weights(self) -> list[Parameter]:
         return [p for p in self.parameters() if not p.requires_grad]
 
     # --- mode ---------------------------------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         """Set training mode on this module and its children (returns self): Dropout drops and
         normalization uses batch statistics. `fit` and `train_step` train in this mode."""
         mode = check_flag(mode, "mode")
@@ -231,7 +242,7 @@ class Module:
             m.__dict__["training"] = mode
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         """Set inference mode; same as `train(False)`. `predict` and `evaluate` run in it."""
         return self.train(False)
 

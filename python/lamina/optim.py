@@ -3,6 +3,7 @@
 Each `step()` calls one native in-place update per parameter (`ops.sgd_step`, `ops.adam_step`) on
 `p.data` with `p.grad`; state buffers are NumPy arrays the optimizer owns.
 """
+from typing import ClassVar
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,9 +21,9 @@ class Optimizer:
     `_BUFFERS` (per-parameter state buffer names) and `step()`.
     """
 
-    _HYPER = ()
-    _COUNTERS = ()  # the entries of _HYPER that each step advances (Adam's step_count)
-    _BUFFERS = ()
+    _HYPER: ClassVar[tuple[str, ...]] = ()
+    _COUNTERS: ClassVar[tuple[str, ...]] = ()  # the entries of _HYPER that each step advances (Adam's step_count)
+    _BUFFERS: ClassVar[tuple[str, ...]] = ()
     _hyper_version = 0  # bumped by every assignment to a setting (see __setattr__)
 
     def __setattr__(self, name, value):

@@ -5,6 +5,8 @@ Nothing in a file is ever executed: no pickle, JSON parsed with `json`, every ar
 against the architecture before its data is read, and any damage reported as a ValueError.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import secrets
@@ -13,10 +15,15 @@ import tokenize
 import zipfile
 import zlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union, overload
 
 import numpy as np
 
 from . import _registry
+
+if TYPE_CHECKING:
+    from .module import Module
+    from .optim import Optimizer
 
 __all__ = ["load", "save"]
 
@@ -45,7 +52,7 @@ class _FileError(ValueError):
 # save
 
 
-def save(model, path, optimizer=None):
+def save(model: Module, path: Union[str, os.PathLike[str]], optimizer: Optional[Optimizer] = None) -> None:
     """Write a model (and optionally its optimizer) to one ``.npz`` file, atomically.
 
     The archive holds ``lamina_config`` (JSON text: format, version, ``model.get_config()``, a
@@ -66,15 +73,16 @@ def save(model, path, optimizer=None):
         >>> model, opt = lm.load("model.npz", with_optimizer=True)
     """
     path = os.fspath(path)
-    arrays = {}
-    weights = {}
+    arrays: dict[str, np.ndarray] = {}
+    weights: dict[str, dict[str, Any]] = {}
     for name, value in model.state_dict().items():
         value = np.require(value, requirements="C")  # ascontiguousarray would make a 0-d counter 1-d
         arrays[_MODEL_PREFIX + name] = value
         weights[name] = {"shape": list(value.shape), "dtype": value.dtype.name}
-    header = {"format": FORMAT, "version": VERSION, "model": model.get_config(), "weights": weights}
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": model.get_config(), "weights": weights}
     if optimizer is not None:
-        scalars, buffers = {}, {}
+        scalars: dict[str, Any] = {}
+        buffers: dict[str, dict[str, Any]] = {}
         for key, value in optimizer.state_dict().items():
             if isinstance(value, np.ndarray):
                 arrays[_OPTIM_PREFIX + key] = np.ascontiguousarray(value)
@@ -143,7 +151,11 @@ def _fsync_directory(directory):
 # load
 
 
-def load(path, with_optimizer=False):
+@overload
+def load(path: Union[str, os.PathLike[str]], with_optimizer: Literal[False] = False) -> Module: ...
+@overload
+def load(path: Union[str, os.PathLike[str]], with_optimizer: Literal[True]) -> tuple[Module, Optimizer]: ...
+def load(path: Union[str, os.PathLike[str]], with_optimizer: bool = False) -> Union[Module, tuple[Module, Optimizer]]:
     """Rebuild a model saved by `save`.
 
     Only lamina's registered classes can be built (`_registry`); nothing
@@ -174,7 +186,8 @@ def load(path, with_optimizer=False):
     path = os.fspath(path)
     with open(path, "rb") as f:
         try:
-            return _Reader(f).load(with_optimizer)
+            loaded: Union[Module, tuple[Module, Optimizer]] = _Reader(f).load(with_optimizer)
+            return loaded
         except _FileError as e:
             raise ValueError(f"{path}: {e}") from None
         except _READ_ERRORS as e:

@@ -14,6 +14,7 @@ import numpy as np
 import lamina as lm
 from lamina import reference
 from lamina.training import Callback
+from lamina.training.loop import format_seconds
 
 LR, MOMENTUM = 0.05, 0.9
 
@@ -215,8 +216,14 @@ def training_arguments(prog, description, epochs, batch_size, compare_help):
     return parser
 
 
+def threads_text():
+    threads = lm.get_num_threads()
+    return f"{threads} thread{'' if threads == 1 else 's'}"
+
+
 def parse_args(argv):
-    parser = training_arguments("python -m lamina.examples.digits", __doc__.splitlines()[0], 20, 32,
+    description = " ".join(__doc__.split("\n\n")[0].split())  # the docstring's first paragraph, whole
+    parser = training_arguments("python -m lamina.examples.digits", description, 20, 32,
                                 "skip the reference, PyTorch and seed-network runs")
     return parser.parse_args(argv)
 
@@ -226,8 +233,7 @@ def main(argv=None):
     if args.threads:
         lm.set_num_threads(args.threads)
     x_train, x_test, y_train, y_test = load_data(args.seed)
-    info = lm.build_info()
-    print(f"lamina {lm.__version__} ({info['isa']}, {lm.get_num_threads()} threads): digits, "
+    print(f"lamina {lm.__version__} ({lm.build_info()['isa']}, {threads_text()}): digits, "
           f"{len(x_train)} train / {len(x_test)} test, 64 -> 64 relu -> 10, SGD lr {LR} momentum {MOMENTUM}, "
           f"batch {args.batch_size}, {args.epochs} epochs")
 
@@ -251,7 +257,7 @@ def main(argv=None):
         if acc is None:
             print(f"{name:<34} {'-':>13} {'-':>20}")
         else:
-            print(f"{name:<34} {acc:>13.4f} {t * 1e3:>17.2f} ms")
+            print(f"{name:<34} {acc:>13.4f} {format_seconds(t):>20}")
 
     if not args.no_compare:
         print("\nseed networks:")

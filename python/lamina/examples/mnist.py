@@ -17,7 +17,8 @@ import numpy as np
 
 import lamina as lm
 from lamina import keras
-from lamina.examples.digits import EpochTimer, positive_int, training_arguments
+from lamina.examples.digits import EpochTimer, positive_int, threads_text, training_arguments
+from lamina.training.loop import format_seconds
 
 N_TEST = 1000
 
@@ -157,8 +158,7 @@ def main(argv=None):
     x_train, y_train, x_test, y_test, source = load_data(args.seed)
     x_train, y_train = x_train[:args.train_images], y_train[:args.train_images]
     data = (x_train, y_train, x_test, y_test)
-    threads = lm.get_num_threads()
-    print(f"lamina {lm.__version__} ({lm.build_info()['isa']}, {threads} thread{'s' if threads > 1 else ''}): "
+    print(f"lamina {lm.__version__} ({lm.build_info()['isa']}, {threads_text()}): "
           f"{source}, {len(x_train)} train / {len(x_test)} held out, Keras's simple convnet, Adam, "
           f"batch {args.batch_size}, {args.epochs} epochs")
     accuracy, per_epoch, initial = run_lamina(data, args)
@@ -175,7 +175,7 @@ def main(argv=None):
         if acc is None:
             print(f"{name:<34} {'-':>13} {'-':>20}")
         else:
-            print(f"{name:<34} {acc:>13.4f} {t:>18.2f} s")
+            print(f"{name:<34} {acc:>13.4f} {format_seconds(t):>20}")
     return 0
 
 

@@ -4,6 +4,7 @@ and Keras's `Activation("relu")`.
 Each derivative is a function of the saved output y (relu, sigmoid, tanh, softmax, log_softmax)
 or of the input x (leaky_relu, gelu): `_checks.ACTIVATION_KINDS` says which one backward needs.
 """
+from typing import Any, ClassVar, Optional
 import math
 
 import numpy as np
@@ -14,10 +15,10 @@ from ..ops.activations import activation_backward, activation_forward
 from ..module import Module, Saved
 
 class _Activation(Module):
-    _op = None
-    _CONFIG_KEYS = ()
+    _op: ClassVar[Optional[str]] = None
+    _CONFIG_KEYS: ClassVar[tuple[str, ...]] = ()
 
-    _kwargs = {}  # the op's keyword arguments (negative_slope, approximate)
+    _kwargs: dict[str, Any] = {}  # the op's keyword arguments (negative_slope, approximate)
 
     def __init__(self, name=None):
         super().__init__(name)

@@ -7,6 +7,7 @@ is asked for (`get_weights`/`set_weights` speak Keras's). A 1-D layer runs as a 
 1, on views. Padding other than zeros (PyTorch's padding_mode) pads a copy of the input first, as
 PyTorch does, and folds the gradient of the padded cells back onto the cells they copy.
 """
+from typing import Any, ClassVar
 import math
 
 import numpy as np
@@ -33,7 +34,7 @@ class _Conv(_window.Layout, Module):
 
     padding_mode = "zeros"
     _act = None
-    _act_kwargs = {}
+    _act_kwargs: dict[str, Any] = {}
     _fused = None
     _kernel_act = None
 
@@ -411,8 +412,8 @@ class Conv1d(_TorchConv):
 
 
 class _KerasConv(_Conv):
-    _PADDINGS = ("valid", "same")
-    _CONFIG_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
+    _PADDINGS: ClassVar[tuple[str, ...]] = ("valid", "same")
+    _CONFIG_KEYS: ClassVar[tuple[str, ...]] = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
                     "activation", "use_bias", "input_shape", "dtype")
     _OUT_KEY, _BIAS_KEY = "filters", "use_bias"
 

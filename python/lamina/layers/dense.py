@@ -3,6 +3,7 @@
 Forward validates its input, calls one fused kernel and keeps what backward needs; backward calls
 the native `linear_backward` and accumulates into the gradients of the parameters that are trained.
 """
+from typing import Any
 import math
 
 import numpy as np
@@ -123,7 +124,7 @@ class Linear(_DenseBase):
     _act = None
     _fused = None
     _kernel_act = None
-    _act_kwargs = {}
+    _act_kwargs: dict[str, Any] = {}
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, name=None):
         super().__init__(name)

@@ -7,6 +7,7 @@ the winners' positions from forward for backward; PyTorch's windows are padded w
 win a max (and count in an average only with count_include_pad); Keras's 'same' pads so the output
 has ceil(size / stride) cells, the odd cell at the end, and never counts the padding.
 """
+from typing import ClassVar
 import numpy as np
 
 from .. import _registry
@@ -22,7 +23,7 @@ class _Pool(_window.Layout, Module):
     `channels_last` and implement `_windows(sizes)` -> (kernel, stride, dilation, pads, outs) or
     override `forward`/`backward`."""
 
-    _CONFIG_KEYS = ()
+    _CONFIG_KEYS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name=None):
         super().__init__(name)

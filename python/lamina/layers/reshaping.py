@@ -4,6 +4,7 @@ PyTorch's `Flatten()` of an (N, C, H, W) batch gives C,H,W order; Keras's `Flatt
 (N, H, W, C) batch gives H,W,C order: both are the row-major order of the array as it is laid out.
 """
 import math
+from typing import ClassVar
 
 from .. import _registry
 from .._checks import as_grad, as_input, check_flatten_axes, check_int
@@ -26,7 +27,7 @@ class Flatten(Module):
         (2, 60)
     """
 
-    _CONFIG_KEYS = ("start_dim", "end_dim")
+    _CONFIG_KEYS: ClassVar[tuple[str, ...]] = ("start_dim", "end_dim")
 
     def __init__(self, start_dim=1, end_dim=-1, name=None):
         super().__init__(name)

@@ -1,15 +1,18 @@
 """Activations: forward from x, backward from the saved output y."""
 import math
+from typing import Optional
+
+import numpy.typing as npt
 
 
 from .. import _native
 from .._checks import ACTIVATION_KINDS, ROW_ACTIVATIONS, check_gelu_form, check_ndim, check_number, check_shape
-from ._core import as_float
+from ._core import Array, as_float
 
 __all__ = ['relu', 'relu_backward', 'sigmoid', 'sigmoid_backward', 'tanh', 'tanh_backward', 'softmax', 'softmax_backward', 'leaky_relu', 'leaky_relu_backward', 'gelu', 'gelu_backward', 'log_softmax', 'log_softmax_backward']
 
 
-def _activation(kind, x, op=None, negative_slope=0.01):
+def _activation(kind: str, x: npt.ArrayLike, op: Optional[str] = None, negative_slope: float = 0.01) -> Array:
     op = op or kind
     x = as_float(op, "x", x)
     if kind in ROW_ACTIVATIONS:
@@ -19,7 +22,8 @@ def _activation(kind, x, op=None, negative_slope=0.01):
     return _native.activation(x, kind)
 
 
-def _activation_backward(kind, dy, saved, saved_name="y", op=None, negative_slope=0.01):
+def _activation_backward(kind: str, dy: npt.ArrayLike, saved: npt.ArrayLike, saved_name: str = "y", op: Optional[str] = None,
+                         negative_slope: float = 0.01) -> Array:
     op = op or kind + "_backward"
     saved = as_float(op, saved_name, saved)
     dy = as_float(op, "dy", dy, saved.dtype)
@@ -31,37 +35,37 @@ def _activation_backward(kind, dy, saved, saved_name="y", op=None, negative_slop
     return _native.activation_backward(dy, saved, kind)
 
 
-def relu(x):
+def relu(x: npt.ArrayLike) -> Array:
     r""":math:`y = \max(x, 0)`, elementwise (NaN propagates)."""
     return _activation("relu", x)
 
 
-def relu_backward(dy, y):
+def relu_backward(dy: npt.ArrayLike, y: npt.ArrayLike) -> Array:
     r""":math:`dx = dy \cdot [y > 0]`."""
     return _activation_backward("relu", dy, y)
 
 
-def sigmoid(x):
+def sigmoid(x: npt.ArrayLike) -> Array:
     r""":math:`y = 1 / (1 + e^{-x})`, elementwise."""
     return _activation("sigmoid", x)
 
 
-def sigmoid_backward(dy, y):
+def sigmoid_backward(dy: npt.ArrayLike, y: npt.ArrayLike) -> Array:
     r""":math:`dx = dy \cdot y (1 - y)`."""
     return _activation_backward("sigmoid", dy, y)
 
 
-def tanh(x):
+def tanh(x: npt.ArrayLike) -> Array:
     r""":math:`y = \tanh x`, elementwise."""
     return _activation("tanh", x)
 
 
-def tanh_backward(dy, y):
+def tanh_backward(dy: npt.ArrayLike, y: npt.ArrayLike) -> Array:
     r""":math:`dx = dy \cdot (1 - y^2)`."""
     return _activation_backward("tanh", dy, y)
 
 
-def softmax(x):
+def softmax(x: npt.ArrayLike) -> Array:
     r"""Row-wise :math:`y_{ij} = e^{x_{ij} - m_i} / \sum_k e^{x_{ik} - m_i}`, :math:`m_i = \max_k x_{ik}`.
 
     Shape: :math:`(B, C)` -> :math:`(B, C)`.
@@ -69,38 +73,38 @@ def softmax(x):
     return _activation("softmax", x)
 
 
-def softmax_backward(dy, y):
+def softmax_backward(dy: npt.ArrayLike, y: npt.ArrayLike) -> Array:
     r""":math:`dx = y \odot (dy - \sum_j dy_j y_j)` per row, O(C) from the saved output."""
     return _activation_backward("softmax", dy, y)
 
 
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x: npt.ArrayLike, negative_slope: float = 0.01) -> Array:
     r""":math:`y = x` for :math:`x > 0`, else :math:`\alpha x`, elementwise."""
     return _activation("leaky_relu", x, negative_slope=check_number(negative_slope, "leaky_relu: negative_slope",
                                                                     low=-math.inf))
 
 
-def leaky_relu_backward(dy, x, negative_slope=0.01):
+def leaky_relu_backward(dy: npt.ArrayLike, x: npt.ArrayLike, negative_slope: float = 0.01) -> Array:
     r""":math:`dx = dy` for :math:`x > 0`, else :math:`\alpha \, dy` (from the input x)."""
     slope = check_number(negative_slope, "leaky_relu_backward: negative_slope", low=-math.inf)
     return _activation_backward("leaky_relu", dy, x, "x", negative_slope=slope)
 
 
-def gelu(x, approximate="none"):
+def gelu(x: npt.ArrayLike, approximate: str = "none") -> Array:
     r""":math:`y = x \Phi(x)` (erf form) or its tanh approximation, elementwise."""
     check_gelu_form("gelu", approximate)
     return _activation(_native_args("gelu", {"approximate": approximate})[0], x, op="gelu")
 
 
-def gelu_backward(dy, x, approximate="none"):
+def gelu_backward(dy: npt.ArrayLike, x: npt.ArrayLike, approximate: str = "none") -> Array:
     r""":math:`dx = dy \, (\Phi(x) + x \varphi(x))`, or the derivative of the tanh form (from the input x)."""
     check_gelu_form("gelu_backward", approximate)
     return _activation_backward(_native_args("gelu", {"approximate": approximate})[0], dy, x, "x", op="gelu_backward")
 
 
-def log_softmax(x):
+def log_softmax(x: npt.ArrayLike) -> Array:
     r"""Row-wise :math:`y_{ij} = x_{ij} - m_i - \log \sum_k e^{x_{ik} - m_i}`, :math:`m_i = \max_k x_{ik}`.
 
     Shape: :math:`(B, C)` -> :math:`(B, C)`.
@@ -108,7 +112,7 @@ def log_softmax(x):
     return _activation("log_softmax", x)
 
 
-def log_softmax_backward(dy, y):
+def log_softmax_backward(dy: npt.ArrayLike, y: npt.ArrayLike) -> Array:
     r""":math:`dx = dy - e^{y} \sum_j dy_j` per row, from the saved output."""
     return _activation_backward("log_softmax", dy, y)
 

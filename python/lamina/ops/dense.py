@@ -1,14 +1,18 @@
 """Dense (fully connected) layer kernels: linear forward with a fused epilogue, and its backward."""
+from typing import Optional
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _native
 from .._checks import check_activation, check_ndim, check_shape
-from ._core import as_float, inplace
+from ._core import Array, as_float, inplace
 
 __all__ = ['linear', 'linear_backward']
 
 
-def linear(x, W, b=None, activation=None):
+def linear(x: npt.ArrayLike, W: npt.ArrayLike, b: Optional[npt.ArrayLike] = None,
+           activation: Optional[str] = None) -> Array:
     r"""Fully connected layer with a fused epilogue: :math:`y = \mathrm{act}(x W^T + b)`.
 
     Args:

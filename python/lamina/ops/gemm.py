@@ -1,14 +1,17 @@
 """Matrix products on the packed GEMM engine: matmul and gemm with a fused epilogue."""
+from typing import Optional
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _native
 from .._checks import check_activation, check_ndim, check_shape
-from ._core import as_float, inplace
+from ._core import Array, as_float, inplace
 
 __all__ = ['matmul', 'gemm']
 
 
-def matmul(a, b):
+def matmul(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
     r"""Matrix product :math:`C = A B` on the packed GEMM engine (any strides, no copies).
 
     Shape: a :math:`(M, K)`, b :math:`(K, N)` -> :math:`(M, N)`.
@@ -16,7 +19,9 @@ def matmul(a, b):
     return gemm(a, b)
 
 
-def gemm(a, b, c=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, bias=None, activation=None):
+def gemm(a: npt.ArrayLike, b: npt.ArrayLike, c: Optional[Array] = None, *, trans_a: bool = False,
+         trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0, bias: Optional[npt.ArrayLike] = None,
+         activation: Optional[str] = None) -> Array:
     r"""General matrix product with a fused epilogue.
 
     .. math::

@@ -1,14 +1,15 @@
 """Losses: (mean loss as a Python float, gradient with respect to the input), fused in one pass."""
 import numpy as np
+import numpy.typing as npt
 
 from .. import _native
 from .._checks import as_array, check_labels, check_ndim, check_nonempty, check_shape, check_unit_interval
-from ._core import as_float, as_contiguous
+from ._core import Array, as_contiguous, as_float
 
 __all__ = ['cross_entropy', 'binary_cross_entropy', 'mse', 'probability_cross_entropy', 'probability_binary_cross_entropy', 'nll']
 
 
-def cross_entropy(logits, target):
+def cross_entropy(logits: npt.ArrayLike, target: npt.ArrayLike) -> tuple[float, Array]:
     r"""Mean softmax cross-entropy from logits and its gradient :math:`(\mathrm{softmax}(z) - t) / B`.
 
     Args:
@@ -37,7 +38,7 @@ def _class_target(op, target, z):
     return t
 
 
-def binary_cross_entropy(logits, target):
+def binary_cross_entropy(logits: npt.ArrayLike, target: npt.ArrayLike) -> tuple[float, Array]:
     r"""Mean binary cross-entropy from logits, stable form, and its gradient :math:`(\sigma(z) - t)/n`.
 
     Returns (loss, dlogits).
@@ -51,7 +52,7 @@ def binary_cross_entropy(logits, target):
     return _native.binary_cross_entropy(z, t)
 
 
-def mse(pred, target):
+def mse(pred: npt.ArrayLike, target: npt.ArrayLike) -> tuple[float, Array]:
     r"""Mean squared error :math:`\frac{1}{n}\sum (p - t)^2` and its gradient :math:`2(p - t)/n`.
 
     Returns (loss, dpred).
@@ -64,7 +65,7 @@ def mse(pred, target):
     return _native.mse(p, t)
 
 
-def probability_cross_entropy(probs, target):
+def probability_cross_entropy(probs: npt.ArrayLike, target: npt.ArrayLike) -> tuple[float, Array]:
     r"""Cross-entropy of probabilities (a softmax output), as Keras's ``from_logits=False``:
     :math:`p` clipped to :math:`[10^{-7}, 1 - 10^{-7}]`, :math:`\ell = -\frac{1}{B}\sum t \log p`,
     gradient :math:`-t / (B p)` with respect to the probabilities.
@@ -78,7 +79,7 @@ def probability_cross_entropy(probs, target):
     return _native.probability_cross_entropy(p, _class_target(op, target, p))
 
 
-def probability_binary_cross_entropy(probs, target):
+def probability_binary_cross_entropy(probs: npt.ArrayLike, target: npt.ArrayLike) -> tuple[float, Array]:
     r"""Binary cross-entropy of probabilities (a sigmoid output), as Keras's ``from_logits=False``:
     :math:`p` clipped to :math:`[10^{-7}, 1 - 10^{-7}]`, gradient :math:`(p - t) / (n p (1 - p))`.
 
@@ -95,7 +96,7 @@ def probability_binary_cross_entropy(probs, target):
 
 
 
-def nll(logp, target):
+def nll(logp: npt.ArrayLike, target: npt.ArrayLike) -> tuple[float, Array]:
     r"""Mean negative log-likelihood of integer labels from log-probabilities (PyTorch's NLLLoss):
     :math:`\ell = -\frac{1}{B} \sum_i y_{i, t_i}`, gradient :math:`-\mathrm{onehot}(t) / B`.
 

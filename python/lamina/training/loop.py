@@ -14,6 +14,15 @@ from .callbacks import Callback, History
 from .compile import _compiled
 
 
+def format_seconds(seconds):
+    """A duration in the unit that reads best, three significant digits: "850 us", "12.3 ms", "4.56 s".
+    ASCII only ("us"), as Keras writes it, so that any terminal encoding can print it."""
+    unit, scale = next(((u, s) for u, s in (("s", 1.0), ("ms", 1e-3)) if seconds >= s), ("us", 1e-6))
+    value = seconds / scale
+    text = f"{value:.3g}"
+    return f"{value:.0f} {unit}" if "e" in text else f"{text} {unit}"  # 1234 s, not 1.23e+03 s
+
+
 def train_step(model, xb, yb, *, return_output=False):
     """One training step on a batch: zero the gradients, forward, loss, backward, optimizer step.
 
@@ -334,7 +343,7 @@ def fit(model, x, y, epochs=1, batch_size=32, validation_data=None, validation_s
             bar.set_postfix_str(_format_logs(logs), refresh=True)
             bar.close()
         elif verbose:
-            print(f"Epoch {epoch + 1}/{epochs} - {elapsed:.3f}s - {_format_logs(logs)}", file=sys.stdout, flush=True)
+            print(f"Epoch {epoch + 1}/{epochs} - {format_seconds(elapsed)} - {_format_logs(logs)}", file=sys.stdout, flush=True)
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
         if model.stop_training:
