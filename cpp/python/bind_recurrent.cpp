@@ -134,7 +134,57 @@ struct Grads {
     }
 };
 
-py::object dx_or_none(bool need_dx, py::array& dx) { return need_dx ? py::object(dx) : py::none(); }
+// What the three backward bindings share: h0 and dh_n (None: zeros), dy (None: zeros) and y of
+// (T, N, H), the forward's workspace of ws_gates * H values per row (0: none), then the parameter
+// gradients (checked against every input read before them); and, per dtype, the outputs dx (when
+// asked) and dh0 and every pointer the kernel takes.
+struct Backward {
+    py::array h0, dh_n, dy, y, ws;
+    Grads g;
+    bool need_dx;
+
+    Backward(Layer& L, const py::object& dy_, const py::object& dh_n_, const py::object& h0_,
+             const py::object& y_, const py::object& ws_, int64_t ws_gates, const py::object& dW_ih,
+             const py::object& dW_hh, const py::object& db_ih, const py::object& db_hh, bool need)
+        : h0(L.state(h0_, "h0")),
+          dh_n(L.state(dh_n_, "dh_n")),
+          dy(L.optional(dy_, "dy", {L.s.T, L.s.N, L.s.H}, "(time, batch, hidden_size)")),
+          y(L.optional(y_, "y", {L.s.T, L.s.N, L.s.H}, "(time, batch, hidden_size)")),
+          ws(workspace(L, ws_, ws_gates)),
+          g(L, dW_ih, dW_hh, db_ih, db_hh),
+          need_dx(need) {}
+
+    static py::array workspace(Layer& L, const py::object& obj, int64_t gates) {
+        if (!gates) return absent();
+        const std::string what = "(time, batch, " + str(gates) + " * hidden_size)";
+        return L.optional(obj, "workspace", {L.s.T, L.s.N, gates * L.s.H}, what.c_str());
+    }
+
+    template <typename T>
+    struct Call {
+        py::array dx, dh0;
+        T *dxp, *dh0p, *dwi, *dwh, *dbi, *dbh;
+        const T *dyp, *dhnp, *xp, *h0p, *wi, *wh, *yp, *wsp;
+    };
+
+    template <typename T>
+    Call<T> call(const Layer& L) {
+        const RecurrentShape& s = L.s;
+        Call<T> c;
+        c.dx = empty<T>({need_dx ? s.T : 0, s.N, s.I});
+        c.dh0 = empty<T>({s.N, s.H});
+        c.dxp = need_dx ? opt_mut<T>(c.dx) : nullptr;
+        c.dh0p = opt_mut<T>(c.dh0);
+        c.dwi = opt_mut<T>(g.dW_ih), c.dwh = opt_mut<T>(g.dW_hh);
+        c.dbi = opt_mut<T>(g.db_ih), c.dbh = opt_mut<T>(g.db_hh);
+        c.dyp = opt_ptr<T>(dy), c.dhnp = opt_ptr<T>(dh_n), c.xp = ptr<T>(L.x);
+        c.h0p = opt_ptr<T>(h0), c.wi = ptr<T>(L.w_ih), c.wh = ptr<T>(L.w_hh);
+        c.yp = ptr<T>(y), c.wsp = opt_ptr<T>(ws);
+        return c;
+    }
+
+    py::object dx(const py::array& dx) const { return need_dx ? py::object(dx) : py::none(); }
+};
 
 // ---- rnn -------------------------------------------------------------------------------------
 
@@ -165,25 +215,16 @@ py::tuple py_rnn_backward(py::object dy, py::object dh_n, py::array x, py::objec
                           const std::string& nonlinearity) {
     const RnnActivation act = parse_nonlinearity(nonlinearity);
     Layer L("rnn_backward", 1, x, w_ih, w_hh);
-    const RecurrentShape s = L.s;
-    py::array h0a = L.state(h0, "h0"), dhn = L.state(dh_n, "dh_n");
-    py::array dya = L.optional(dy, "dy", {s.T, s.N, s.H}, "(time, batch, hidden_size)");
-    py::array ya = L.optional(y, "y", {s.T, s.N, s.H}, "(time, batch, hidden_size)");
-    Grads g(L, dW_ih, dW_hh, db_ih, db_hh);
+    Backward b(L, dy, dh_n, h0, y, py::none(), 0, dW_ih, dW_hh, db_ih, db_hh, need_dx);
     return by_dtype(w_hh, "weight_hh", [&](auto tag) -> py::tuple {
         using T = decltype(tag);
-        py::array dx = empty<T>({need_dx ? s.T : 0, s.N, s.I});
-        py::array dh0 = empty<T>({s.N, s.H});
-        T *dxp = need_dx ? opt_mut<T>(dx) : nullptr, *dh0p = opt_mut<T>(dh0);
-        T *dwi = opt_mut<T>(g.dW_ih), *dwh = opt_mut<T>(g.dW_hh), *dbi = opt_mut<T>(g.db_ih),
-          *dbh = opt_mut<T>(g.db_hh);
-        const T *dyp = opt_ptr<T>(dya), *dhnp = opt_ptr<T>(dhn), *xp = ptr<T>(L.x),
-                *h0p = opt_ptr<T>(h0a), *wi = ptr<T>(L.w_ih), *wh = ptr<T>(L.w_hh), *yp = ptr<T>(ya);
+        auto c = b.call<T>(L);
         {
             py::gil_scoped_release release;
-            rnn_backward<T>(dxp, dh0p, dwi, dwh, dbi, dbh, dyp, dhnp, xp, h0p, wi, wh, yp, s, act);
+            rnn_backward<T>(c.dxp, c.dh0p, c.dwi, c.dwh, c.dbi, c.dbh, c.dyp, c.dhnp, c.xp, c.h0p,
+                            c.wi, c.wh, c.yp, L.s, act);
         }
-        return py::make_tuple(dx_or_none(need_dx, dx), dh0);
+        return py::make_tuple(b.dx(c.dx), c.dh0);
     });
 }
 
@@ -218,29 +259,20 @@ py::tuple py_lstm_backward(py::object dy, py::object dh_n, py::object dc_n, py::
                            py::array workspace, py::object dW_ih, py::object dW_hh,
                            py::object db_ih, py::object db_hh, bool need_dx) {
     Layer L("lstm_backward", 4, x, w_ih, w_hh);
-    const RecurrentShape s = L.s;
-    py::array h0a = L.state(h0, "h0"), c0a = L.state(c0, "c0");
-    py::array dhn = L.state(dh_n, "dh_n"), dcn = L.state(dc_n, "dc_n");
-    py::array dya = L.optional(dy, "dy", {s.T, s.N, s.H}, "(time, batch, hidden_size)");
-    py::array ya = L.optional(y, "y", {s.T, s.N, s.H}, "(time, batch, hidden_size)");
-    py::array wsa = L.optional(workspace, "workspace", {s.T, s.N, 5 * s.H}, "(time, batch, 5 * hidden_size)");
-    Grads g(L, dW_ih, dW_hh, db_ih, db_hh);
+    py::array c0a = L.state(c0, "c0"), dcn = L.state(dc_n, "dc_n");
+    Backward b(L, dy, dh_n, h0, y, workspace, 5, dW_ih, dW_hh, db_ih, db_hh, need_dx);
     return by_dtype(w_hh, "weight_hh", [&](auto tag) -> py::tuple {
         using T = decltype(tag);
-        py::array dx = empty<T>({need_dx ? s.T : 0, s.N, s.I});
-        py::array dh0 = empty<T>({s.N, s.H}), dc0 = empty<T>({s.N, s.H});
-        T *dxp = need_dx ? opt_mut<T>(dx) : nullptr, *dh0p = opt_mut<T>(dh0), *dc0p = opt_mut<T>(dc0);
-        T *dwi = opt_mut<T>(g.dW_ih), *dwh = opt_mut<T>(g.dW_hh), *dbi = opt_mut<T>(g.db_ih),
-          *dbh = opt_mut<T>(g.db_hh);
-        const T *dyp = opt_ptr<T>(dya), *dhnp = opt_ptr<T>(dhn), *dcnp = opt_ptr<T>(dcn),
-                *xp = ptr<T>(L.x), *h0p = opt_ptr<T>(h0a), *c0p = opt_ptr<T>(c0a),
-                *wi = ptr<T>(L.w_ih), *wh = ptr<T>(L.w_hh), *yp = ptr<T>(ya), *wsp = ptr<T>(wsa);
+        auto c = b.call<T>(L);
+        py::array dc0 = empty<T>({L.s.N, L.s.H});
+        T* dc0p = opt_mut<T>(dc0);
+        const T *dcnp = opt_ptr<T>(dcn), *c0p = opt_ptr<T>(c0a);
         {
             py::gil_scoped_release release;
-            lstm_backward<T>(dxp, dh0p, dc0p, dwi, dwh, dbi, dbh, dyp, dhnp, dcnp, xp, h0p, c0p, wi,
-                             wh, yp, wsp, s);
+            lstm_backward<T>(c.dxp, c.dh0p, dc0p, c.dwi, c.dwh, c.dbi, c.dbh, c.dyp, c.dhnp, dcnp,
+                             c.xp, c.h0p, c0p, c.wi, c.wh, c.yp, c.wsp, L.s);
         }
-        return py::make_tuple(dx_or_none(need_dx, dx), dh0, dc0);
+        return py::make_tuple(b.dx(c.dx), c.dh0, dc0);
     });
 }
 
@@ -272,28 +304,16 @@ py::tuple py_gru_backward(py::object dy, py::object dh_n, py::array x, py::objec
                           py::object dW_hh, py::object db_ih, py::object db_hh, bool need_dx,
                           bool reset_after) {
     Layer L("gru_backward", 3, x, w_ih, w_hh);
-    const RecurrentShape s = L.s;
-    py::array h0a = L.state(h0, "h0"), dhn = L.state(dh_n, "dh_n");
-    py::array dya = L.optional(dy, "dy", {s.T, s.N, s.H}, "(time, batch, hidden_size)");
-    py::array ya = L.optional(y, "y", {s.T, s.N, s.H}, "(time, batch, hidden_size)");
-    py::array wsa = L.optional(workspace, "workspace", {s.T, s.N, 4 * s.H}, "(time, batch, 4 * hidden_size)");
-    Grads g(L, dW_ih, dW_hh, db_ih, db_hh);
+    Backward b(L, dy, dh_n, h0, y, workspace, 4, dW_ih, dW_hh, db_ih, db_hh, need_dx);
     return by_dtype(w_hh, "weight_hh", [&](auto tag) -> py::tuple {
         using T = decltype(tag);
-        py::array dx = empty<T>({need_dx ? s.T : 0, s.N, s.I});
-        py::array dh0 = empty<T>({s.N, s.H});
-        T *dxp = need_dx ? opt_mut<T>(dx) : nullptr, *dh0p = opt_mut<T>(dh0);
-        T *dwi = opt_mut<T>(g.dW_ih), *dwh = opt_mut<T>(g.dW_hh), *dbi = opt_mut<T>(g.db_ih),
-          *dbh = opt_mut<T>(g.db_hh);
-        const T *dyp = opt_ptr<T>(dya), *dhnp = opt_ptr<T>(dhn), *xp = ptr<T>(L.x),
-                *h0p = opt_ptr<T>(h0a), *wi = ptr<T>(L.w_ih), *wh = ptr<T>(L.w_hh), *yp = ptr<T>(ya),
-                *wsp = ptr<T>(wsa);
+        auto c = b.call<T>(L);
         {
             py::gil_scoped_release release;
-            gru_backward<T>(dxp, dh0p, dwi, dwh, dbi, dbh, dyp, dhnp, xp, h0p, wi, wh, yp, wsp, s,
-                            reset_after);
+            gru_backward<T>(c.dxp, c.dh0p, c.dwi, c.dwh, c.dbi, c.dbh, c.dyp, c.dhnp, c.xp, c.h0p,
+                            c.wi, c.wh, c.yp, c.wsp, L.s, reset_after);
         }
-        return py::make_tuple(dx_or_none(need_dx, dx), dh0);
+        return py::make_tuple(b.dx(c.dx), c.dh0);
     });
 }
 
